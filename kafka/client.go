@@ -1,0 +1,99 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Cluster is where payroute's Kafka clients connect: the configured brokers,
+// or the embedded broker's address.
+type Cluster struct {
+	cfg   Configuration
+	seeds []string
+}
+
+// NewCluster resolves the seed brokers. With no brokers configured, embedded
+// must be the running embedded broker.
+func NewCluster(cfg Configuration, embedded *Embedded) (*Cluster, error) {
+	seeds := cfg.Brokers
+	if len(seeds) == 0 {
+		if embedded == nil {
+			return nil, errors.New("kafka: no brokers configured and no embedded broker")
+		}
+		seeds = embedded.Addrs()
+	}
+	return &Cluster{cfg: cfg, seeds: seeds}, nil
+}
+
+// Seeds are the seed broker addresses.
+func (c *Cluster) Seeds() []string { return c.seeds }
+
+// Topics are the topic names.
+func (c *Cluster) Topics() Topics { return c.cfg.Topics() }
+
+// Config is the Kafka configuration in force.
+func (c *Cluster) Config() Configuration { return c.cfg }
+
+// NewClient builds a franz-go client on the cluster. Producing defaults are
+// the safe ones: acks from all in-sync replicas and idempotent writes (franz-go's
+// defaults, stated here so that nobody weakens them by accident), so an
+// acknowledged output is durable and a retried produce is never duplicated.
+func (c *Cluster) NewClient(opts ...kgo.Opt) (*kgo.Client, error) {
+	base := []kgo.Opt{
+		kgo.SeedBrokers(c.seeds...),
+		kgo.ClientID(c.cfg.ClientID),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.RequestTimeoutOverhead(c.cfg.RequestTimeout),
+		kgo.ProduceRequestTimeout(c.cfg.RequestTimeout),
+	}
+	return kgo.NewClient(append(base, opts...)...)
+}
+
+// EnsureTopics creates every payroute topic that does not exist yet, with the
+// configured partition count; psp.health is compacted. Existing topics are
+// left alone, but a partition count that differs from the configuration is an
+// error: co-partitioning by payment_id depends on it.
+func (c *Cluster) EnsureTopics(ctx context.Context) error {
+	cl, err := c.NewClient()
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	var errs []error
+	for topic, compacted := range c.Topics().All() {
+		configs := map[string]*string{}
+		if compacted {
+			policy := "compact"
+			configs["cleanup.policy"] = &policy
+		}
+		resp, err := adm.CreateTopic(ctx, c.cfg.Partitions, c.cfg.ReplicationFactor, configs, topic)
+		if err == nil {
+			err = resp.Err
+		}
+		if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+			errs = append(errs, fmt.Errorf("create topic %s: %w", topic, err))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	details, err := adm.ListTopics(ctx, c.Topics().Processing()...)
+	if err != nil {
+		return fmt.Errorf("describe topics: %w", err)
+	}
+	for _, d := range details {
+		if d.Err != nil {
+			return fmt.Errorf("describe topic %s: %w", d.Topic, d.Err)
+		}
+		if n := int32(len(d.Partitions)); n != c.cfg.Partitions {
+			return fmt.Errorf("topic %s has %d partitions, kafka.partitions says %d: payment topics must be co-partitioned", d.Topic, n, c.cfg.Partitions)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,79 @@
+package kafka
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Configuration says how payroute reaches Kafka and how its topics are named.
+type Configuration struct {
+	// Brokers are the seed brokers of a real cluster. Empty means embedded:
+	// payroute starts an in-process Kafka-protocol broker (franz-go kfake) on
+	// Embedded.Listen, which any Kafka client (kcat included) can reach.
+	Brokers []string `yaml:"brokers"`
+	// ClientID identifies this instance to the brokers.
+	ClientID string `yaml:"client_id"`
+	// TopicPrefix is prepended to every topic name ("" gives payments.requested,
+	// "acme." gives acme.payments.requested).
+	TopicPrefix string `yaml:"topic_prefix"`
+	// Partitions is the partition count for topics payroute creates. Every topic
+	// carrying one payment must have the same count, so that keying by
+	// payment_id co-partitions them and one instance owns a payment.
+	Partitions int32 `yaml:"partitions"`
+	// ReplicationFactor for topics payroute creates on a real cluster (-1: the
+	// broker default).
+	ReplicationFactor int16 `yaml:"replication_factor"`
+	// MaxRanks is the deepest failover rank: retry topics
+	// payments.retry.rank-2 .. payments.retry.rank-<MaxRanks> exist.
+	MaxRanks int `yaml:"max_ranks"`
+	// CreateTopics creates missing topics at start (compacted where needed).
+	// Turn off where topics are managed by deploy/ scripts or an operator.
+	CreateTopics bool `yaml:"create_topics"`
+	// Embedded configures the in-process broker used when Brokers is empty.
+	Embedded EmbeddedConfiguration `yaml:"embedded"`
+	// RequestTimeout bounds a produce or commit round trip before it is retried.
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+}
+
+// EmbeddedConfiguration is the in-process broker.
+type EmbeddedConfiguration struct {
+	// Port on 127.0.0.1 to listen on; 0 picks a free port (printed at start).
+	Port int `yaml:"port"`
+}
+
+// DefaultConfiguration is an embedded broker with six partitions per topic
+// and failover up to rank 5.
+func DefaultConfiguration() Configuration {
+	return Configuration{
+		ClientID:          "payroute",
+		Partitions:        6,
+		ReplicationFactor: -1,
+		MaxRanks:          5,
+		CreateTopics:      true,
+		RequestTimeout:    10 * time.Second,
+	}
+}
+
+// Validate checks the configuration.
+func (c Configuration) Validate() error {
+	var errs []error
+	if c.Partitions <= 0 {
+		errs = append(errs, fmt.Errorf("partitions: must be > 0, got %d", c.Partitions))
+	}
+	if c.MaxRanks < 1 || c.MaxRanks > 20 {
+		errs = append(errs, fmt.Errorf("max_ranks: must be within [1,20], got %d", c.MaxRanks))
+	}
+	if c.Embedded.Port < 0 || c.Embedded.Port > 65535 {
+		errs = append(errs, fmt.Errorf("embedded.port: must be within [0,65535], got %d", c.Embedded.Port))
+	}
+	for i, b := range c.Brokers {
+		if b == "" {
+			errs = append(errs, fmt.Errorf("brokers[%d]: must not be empty", i))
+		}
+	}
+	if c.RequestTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("request_timeout: must be > 0"))
+	}
+	return errors.Join(errs...)
+}
