@@ -1,0 +1,70 @@
+// Package psp defines how payroute talks to payment service providers: the
+// Connector interface every PSP integration implements, the request and
+// outcome of one attempt, and the registry of configured PSP accounts.
+//
+// A connector owns two things no other package may guess at: the wire
+// protocol of its PSP, and the table that maps the PSP's codes to a
+// schemas.Class. Everything downstream (failover, DECLINED vs FAILED, health)
+// acts on the class alone.
+package psp
+
+import (
+	"context"
+	"time"
+
+	"github.com/payroute/payroute/schemas"
+)
+
+// Request is one attempt of one operation at one PSP.
+type Request struct {
+	PaymentID string
+	// IdempotencyKey is stable per (payment, PSP, operation) and is sent to the
+	// PSP, so a redelivered attempt can never be executed twice there.
+	IdempotencyKey string
+	Operation      schemas.Operation
+	Method         string
+	AmountMinor    int64
+	Currency       string
+	MerchantID     string
+	PaymentMethod  schemas.PaymentMethod
+	// AuthorizationReference is the PSP reference of the authorization that a
+	// CAPTURE, VOID or REFUND follows.
+	AuthorizationReference string
+}
+
+// Outcome is what happened at the PSP, already classified by the connector.
+type Outcome struct {
+	Outcome schemas.Outcome // APPROVED, DECLINED or ERROR
+	Class   schemas.Class   // empty when approved
+	// PSPCode is the PSP's own code (decline code, error type, HTTP status);
+	// IssuerCode the issuer's response code when the PSP passes it through.
+	PSPCode    string
+	IssuerCode string
+	Message    string
+	Reference  string // the PSP's transaction reference
+	// RetryAfter is the PSP's or network's advice for soft declines and rate limits.
+	RetryAfter time.Duration
+	Latency    time.Duration
+}
+
+// StatusOutcome answers a status inquiry for an earlier attempt.
+type StatusOutcome struct {
+	// Found is false when the PSP confirms it never processed the idempotency
+	// key: only then may an in-doubt attempt fail over.
+	Found   bool
+	Outcome Outcome // meaningful when Found
+}
+
+// Connector is one PSP integration. Implementations must be safe for
+// concurrent use and must never return a Go error for a PSP-side failure:
+// every failure is an Outcome with a Class, because the class decides what
+// payroute does next.
+type Connector interface {
+	// Attempt sends one operation. A timeout or broken connection after the
+	// request was written is ClassInDoubt; a failure before anything was sent
+	// (connection refused) is ClassPSPError.
+	Attempt(ctx context.Context, req Request) Outcome
+	// Status asks the PSP what became of the request with req.IdempotencyKey.
+	// An error means the PSP could not answer (it is still in doubt).
+	Status(ctx context.Context, req Request) (StatusOutcome, error)
+}
