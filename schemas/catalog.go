@@ -1,0 +1,198 @@
+package schemas
+
+import (
+	"fmt"
+
+	"github.com/linkedin/goavro/v2"
+	"github.com/twmb/franz-go/pkg/sr"
+)
+
+// Schema ids of registry-less mode (Configuration.RegistryURLs empty, the
+// embedded default). They are fixed forever because they are the contract
+// with upstream producers that have no registry to ask: a producer frames a
+// PaymentRequested as 0x00 0x00 0x00 0x00 0x01 followed by the Avro binary of
+// SchemaText(NamePaymentRequested). An id is never reused: should an event
+// ever need an incompatible schema in embedded mode, it gets a new id (7, 8,
+// ...) and the old one keeps decoding the old layout.
+const (
+	SchemaIDPaymentRequested = 1
+	SchemaIDAttemptFailed    = 2
+	SchemaIDAttemptRecorded  = 3
+	SchemaIDPaymentResult    = 4
+	SchemaIDCustomerAction   = 5
+	SchemaIDPspHealthChanged = 6
+)
+
+// eventCodec is one event type: its schema, its compiled reader codec, and
+// the struct conversions. The generic event[T] implements it so that the
+// Serde can treat the six types alike without reflection.
+type eventCodec interface {
+	fullName() string
+	fixedID() int
+	schemaText() string
+	// owns reports whether v is a *T of this event.
+	owns(v any) bool
+	// register makes id encode and decode this event with its own schema.
+	register(s *sr.Serde, id int)
+	// registerWriter makes id decode this event from data written with
+	// another version of its schema (registry mode only).
+	registerWriter(s *sr.Serde, id int, writer *goavro.Codec)
+}
+
+type event[T any] struct {
+	name       string
+	id         int
+	text       string
+	codec      *goavro.Codec
+	toNative   func(*T) map[string]any
+	fromNative func(nativeReader) T
+}
+
+// catalog lists the six event types in schema id order.
+var catalog = []eventCodec{
+	newEvent(NamePaymentRequested, SchemaIDPaymentRequested, paymentRequestedToNative, paymentRequestedFromNative),
+	newEvent(NameAttemptFailed, SchemaIDAttemptFailed, attemptFailedToNative, attemptFailedFromNative),
+	newEvent(NameAttemptRecorded, SchemaIDAttemptRecorded, attemptRecordedToNative, attemptRecordedFromNative),
+	newEvent(NamePaymentResult, SchemaIDPaymentResult, paymentResultToNative, paymentResultFromNative),
+	newEvent(NameCustomerAction, SchemaIDCustomerAction, customerActionToNative, customerActionFromNative),
+	newEvent(NamePspHealthChanged, SchemaIDPspHealthChanged, pspHealthChangedToNative, pspHealthChangedFromNative),
+}
+
+func newEvent[T any](name string, id int, to func(*T) map[string]any, from func(nativeReader) T) *event[T] {
+	text, ok := composedSchemas[name]
+	if !ok {
+		panic("schemas: no .avsc defines " + name)
+	}
+	codec, err := goavro.NewCodec(text)
+	if err != nil {
+		panic(fmt.Sprintf("schemas: %s does not compile: %v", name, err))
+	}
+	return &event[T]{name: name, id: id, text: text, codec: codec, toNative: to, fromNative: from}
+}
+
+func eventByName(name string) eventCodec {
+	for _, e := range catalog {
+		if e.fullName() == name {
+			return e
+		}
+	}
+	return nil
+}
+
+func eventOf(v any) eventCodec {
+	for _, e := range catalog {
+		if e.owns(v) {
+			return e
+		}
+	}
+	return nil
+}
+
+func (e *event[T]) fullName() string   { return e.name }
+func (e *event[T]) fixedID() int       { return e.id }
+func (e *event[T]) schemaText() string { return e.text }
+
+func (e *event[T]) owns(v any) bool {
+	_, ok := v.(*T)
+	return ok
+}
+
+func (e *event[T]) register(s *sr.Serde, id int) {
+	s.Register(id, new(T),
+		sr.AppendEncodeFn(e.appendEncode),
+		sr.DecodeFn(e.decodeFn(id, e.codec)),
+		sr.GenerateFn(func() any { return new(T) }),
+	)
+}
+
+// writerOnly is the value type of decode-only registrations. sr.Serde maps
+// each value type to the id Encode uses, so registering an older writer id
+// under *T would make Encode write the old id.
+type writerOnly struct{}
+
+func (e *event[T]) registerWriter(s *sr.Serde, id int, writer *goavro.Codec) {
+	s.Register(id, new(writerOnly),
+		sr.DecodeFn(e.decodeFn(id, writer)),
+		sr.GenerateFn(func() any { return new(T) }),
+	)
+}
+
+func (e *event[T]) appendEncode(b []byte, v any) ([]byte, error) {
+	p := v.(*T) // sr.Serde dispatches on the type registered for this id
+	out, err := e.codec.BinaryFromNative(b, e.toNative(p))
+	if err != nil {
+		return nil, fmt.Errorf("schemas: encode %s: %w", e.name, err)
+	}
+	return out, nil
+}
+
+// decodeFn decodes data written with writer, which is this event's own codec
+// except for older or newer schema versions learned from the registry.
+func (e *event[T]) decodeFn(id int, writer *goavro.Codec) func([]byte, any) error {
+	return func(payload []byte, v any) error {
+		dst, ok := v.(*T)
+		if !ok {
+			want := fmt.Sprintf("%T", v)
+			if other := eventOf(v); other != nil {
+				want = other.fullName()
+			}
+			return &DecodeError{Kind: KindWrongSchema, Err: fmt.Errorf("schema id %d is %s, expected %s", id, e.name, want)}
+		}
+		native, rest, err := writer.NativeFromBinary(payload)
+		if err != nil {
+			return malformed(fmt.Errorf("schema id %d (%s): %w", id, e.name, err))
+		}
+		if len(rest) > 0 {
+			return malformed(fmt.Errorf("schema id %d (%s): %d bytes left after the record", id, e.name, len(rest)))
+		}
+		if writer != e.codec {
+			if native, err = e.resolve(native); err != nil {
+				return &DecodeError{Kind: KindUnknownSchema, Err: fmt.Errorf("schema id %d (a version of %s) cannot be read with this build's schema: %w", id, e.name, err)}
+			}
+		}
+		m, ok := native.(map[string]any)
+		if !ok {
+			return malformed(fmt.Errorf("schema id %d (%s): decoded %T, want a record", id, e.name, native))
+		}
+		r := newNativeReader(m)
+		val := e.fromNative(r)
+		if *r.err != nil {
+			return malformed(fmt.Errorf("schema id %d (%s): %w", id, e.name, *r.err))
+		}
+		*dst = val
+		return nil
+	}
+}
+
+// resolve turns a record decoded with another version of the schema into one
+// of this build's schema. goavro has no Avro schema resolution, but its
+// encoder fills fields the native map lacks from the reader schema's defaults
+// and ignores fields the reader schema lacks, which is resolution for the
+// changes our compatibility rules allow (fields added or removed with
+// defaults). A symbol this build does not know is an error.
+func (e *event[T]) resolve(native any) (any, error) {
+	b, err := e.codec.BinaryFromNative(nil, native)
+	if err != nil {
+		return nil, err
+	}
+	out, _, err := e.codec.NativeFromBinary(b)
+	return out, err
+}
+
+// maxAvroBlockCount caps how many items goavro accepts in one array or map
+// block. goavro preallocates a block's items before reading them, with a
+// default cap of 2^31-1, so five garbage bytes claiming a two-billion-item
+// block would allocate tens of gigabytes and crash the consumer: exactly the
+// "invalid input crashes a partition" failure payroute must not have. No
+// payroute record comes near 65536 items (metadata and candidates are capped
+// at 64), and a Kafka record is a megabyte by default.
+//
+// The cap is goavro's package variable, so it applies process-wide; it is
+// only ever lowered here, never raised over a stricter setting.
+const maxAvroBlockCount = 1 << 16
+
+func init() {
+	if goavro.MaxBlockCount > maxAvroBlockCount {
+		goavro.MaxBlockCount = maxAvroBlockCount
+	}
+}
