@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/payroute/payroute/config"
 )
 
 // Configuration says how payroute reaches Kafka and how its topics are named.
@@ -59,21 +61,21 @@ func DefaultConfiguration() Configuration {
 func (c Configuration) Validate() error {
 	var errs []error
 	if c.Partitions <= 0 {
-		errs = append(errs, fmt.Errorf("partitions: must be > 0, got %d", c.Partitions))
+		errs = append(errs, config.Errorf("partitions", "must be > 0, got %d", c.Partitions))
 	}
 	if c.MaxRanks < 1 || c.MaxRanks > 20 {
-		errs = append(errs, fmt.Errorf("max_ranks: must be within [1,20], got %d", c.MaxRanks))
+		errs = append(errs, config.Errorf("max_ranks", "must be within [1,20], got %d", c.MaxRanks))
 	}
 	if c.Embedded.Port < 0 || c.Embedded.Port > 65535 {
-		errs = append(errs, fmt.Errorf("embedded.port: must be within [0,65535], got %d", c.Embedded.Port))
+		errs = append(errs, config.Errorf("embedded.port", "must be within [0,65535], got %d", c.Embedded.Port))
 	}
 	for i, b := range c.Brokers {
 		if b == "" {
-			errs = append(errs, fmt.Errorf("brokers[%d]: must not be empty", i))
+			errs = append(errs, config.Errorf(fmt.Sprintf("brokers[%d]", i), "must not be empty"))
 		}
 	}
 	if c.RequestTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("request_timeout: must be > 0"))
+		errs = append(errs, config.Errorf("request_timeout", "must be > 0"))
 	}
 	return errors.Join(errs...)
 }

@@ -26,7 +26,7 @@ type Configuration struct {
 	// RegistryUsername and RegistryPassword are HTTP basic-auth credentials
 	// (a Confluent Cloud API key and secret). Empty: no authentication.
 	RegistryUsername string `yaml:"registry_username"`
-	RegistryPassword string `yaml:"registry_password"`
+	RegistryPassword string `yaml:"registry_password" secret:"true"`
 	// RegistryTimeout bounds one registry round trip: each registration at
 	// start, and the lookup of a schema id first seen while decoding.
 	RegistryTimeout time.Duration `yaml:"registry_timeout"`

@@ -23,6 +23,9 @@ const MaxMaxHold = 5 * time.Minute
 
 // Configuration is one simulator server hosting any number of simulated PSP accounts.
 type Configuration struct {
+	// Enabled runs the simulator inside `payroute run` (the embedded default).
+	// Set it to false in production; `payroute psp-sim` ignores it.
+	Enabled bool `yaml:"enabled"`
 	// Listen is the TCP address to listen on, e.g. "127.0.0.1:8090";
 	// "127.0.0.1:0" picks a free port (see Server.Addr).
 	Listen string `yaml:"listen"`
@@ -159,6 +162,7 @@ func Preset(name string) (Profile, bool) {
 // test-failure and test-success gateways.
 func DefaultConfiguration() Configuration {
 	return Configuration{
+		Enabled: true,
 		Listen:  DefaultListen,
 		MaxHold: DefaultMaxHold,
 		PSPs: map[string]Profile{
