@@ -1,0 +1,100 @@
+package analytics
+
+import (
+	"errors"
+	"net"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/payroute/payroute/config"
+)
+
+// Configuration is the analytics sink: where ClickHouse is, which Kafka
+// consumer group loads it, and how rows are batched.
+type Configuration struct {
+	// Enabled runs the sink inside payroute. It is safe to leave on while
+	// ClickHouse is down: the sink waits and catches up, payments never wait
+	// for it.
+	Enabled bool `yaml:"enabled"`
+	// ClickHouse is the server the attempts and results are loaded into.
+	ClickHouse ClickHouseConfiguration `yaml:"clickhouse"`
+	// Group is the sink's own Kafka consumer group. It is distinct from the
+	// payment processor's group, so the sink's progress (or lack of it)
+	// never holds back payments.
+	Group string `yaml:"group"`
+	// BatchSize is the number of rows (attempts and results together) the
+	// sink accumulates before one insert. ClickHouse prefers few large
+	// inserts to many small ones.
+	BatchSize int `yaml:"batch_size"`
+	// FlushInterval is the longest a row waits in a partial batch before it
+	// is inserted anyway.
+	FlushInterval time.Duration `yaml:"flush_interval"`
+}
+
+// ClickHouseConfiguration says how to reach ClickHouse.
+type ClickHouseConfiguration struct {
+	// Addr is the native-protocol address, host:port. scripts/clickhouse.sh
+	// starts a server on 127.0.0.1:19000.
+	Addr string `yaml:"addr"`
+	// Database holds payroute's tables; it is created by the migrations.
+	// Every statement names it, so several payroute installations (or test
+	// runs) can share one server under different names.
+	Database string `yaml:"database"`
+	// Username and Password authenticate; empty Username is "default".
+	Username string `yaml:"username"`
+	Password string `yaml:"password" secret:"true"`
+	// DialTimeout bounds connecting to the server.
+	DialTimeout time.Duration `yaml:"dial_timeout"`
+}
+
+// DefaultConfiguration is the server of scripts/clickhouse.sh, database
+// "payroute", batches of up to 10000 rows flushed at least every second.
+func DefaultConfiguration() Configuration {
+	return Configuration{
+		Enabled: true,
+		ClickHouse: ClickHouseConfiguration{
+			Addr:        "127.0.0.1:19000",
+			Database:    "payroute",
+			DialTimeout: 5 * time.Second,
+		},
+		Group:         "payroute-analytics",
+		BatchSize:     10000,
+		FlushInterval: time.Second,
+	}
+}
+
+// identifier is what a database name may look like. The name is spliced
+// into SQL text (ClickHouse has no placeholders for identifiers), so it is
+// restricted to letters, digits and underscores.
+var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+
+// Validate checks the configuration. Keys are relative to "analytics".
+func (c Configuration) Validate() error {
+	var errs []error
+	if c.Group == "" {
+		errs = append(errs, config.Errorf("group", "must not be empty"))
+	}
+	if c.BatchSize <= 0 {
+		errs = append(errs, config.Errorf("batch_size", "must be > 0, got %d", c.BatchSize))
+	}
+	if c.FlushInterval <= 0 {
+		errs = append(errs, config.Errorf("flush_interval", "must be > 0"))
+	}
+	ch := c.ClickHouse
+	if host, port, err := net.SplitHostPort(ch.Addr); err != nil || host == "" {
+		errs = append(errs, config.Errorf("clickhouse.addr", "want host:port, got %q", ch.Addr))
+	} else if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
+		errs = append(errs, config.Errorf("clickhouse.addr", "invalid port in %q", ch.Addr))
+	}
+	if !identifier.MatchString(ch.Database) {
+		errs = append(errs, config.Errorf("clickhouse.database", "want letters, digits and underscores (not starting with a digit), got %q", ch.Database))
+	}
+	if ch.Password != "" && ch.Username == "" {
+		errs = append(errs, config.Errorf("clickhouse.password", "set without clickhouse.username"))
+	}
+	if ch.DialTimeout <= 0 {
+		errs = append(errs, config.Errorf("clickhouse.dial_timeout", "must be > 0"))
+	}
+	return errors.Join(errs...)
+}
