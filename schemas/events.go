@@ -17,10 +17,13 @@ const (
 	OpCapture   Operation = "CAPTURE"
 	OpVoid      Operation = "VOID"
 	OpRefund    Operation = "REFUND"
+	// OpUnknown appears only on a REJECTED result whose input could not be
+	// read far enough to know the operation. Requests may never carry it.
+	OpUnknown Operation = "UNKNOWN"
 )
 
 // Operations lists every Operation in schema symbol order.
-var Operations = []Operation{OpAuthorize, OpCharge, OpCapture, OpVoid, OpRefund}
+var Operations = []Operation{OpAuthorize, OpCharge, OpCapture, OpVoid, OpRefund, OpUnknown}
 
 // Status is the final state of a payment in a PaymentResult.
 type Status string

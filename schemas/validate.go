@@ -49,7 +49,7 @@ func (p *PaymentRequested) validate() *DecodeError {
 	if err := checkID("payment_id", p.PaymentID); err != nil {
 		return err
 	}
-	if !slices.Contains(Operations, p.Operation) {
+	if !slices.Contains(Operations, p.Operation) || p.Operation == OpUnknown {
 		return invalid("operation", "unknown operation %q", truncate(string(p.Operation)))
 	}
 	if p.AmountMinor <= 0 {

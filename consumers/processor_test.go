@@ -1,0 +1,392 @@
+package consumers_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/payroute/payroute/consumers"
+	"github.com/payroute/payroute/kafka"
+	"github.com/payroute/payroute/producers"
+	"github.com/payroute/payroute/psp"
+	"github.com/payroute/payroute/psp/simulator"
+	"github.com/payroute/payroute/router"
+	"github.com/payroute/payroute/schemas"
+)
+
+// stack is a processor on an embedded broker with simulated PSPs.
+type stack struct {
+	cluster *kafka.Cluster
+	sim     *simulator.Server
+	serde   *schemas.Serde
+	records *producers.Records
+	proc    *consumers.Processor
+	client  *kgo.Client
+}
+
+func newStack(t *testing.T, mutate func(*consumers.Configuration)) *stack {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	kcfg := kafka.DefaultConfiguration()
+	kcfg.Partitions = 3
+	emb, err := kafka.NewEmbedded(kcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(emb.Close)
+	cluster, err := kafka.NewCluster(kcfg, emb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast := simulator.Profile{Latency: time.Millisecond}
+	sim, err := simulator.New(simulator.Configuration{Listen: "127.0.0.1:0", Seed: 7, MaxHold: 5 * time.Second,
+		PSPs: map[string]simulator.Profile{
+			"psp-a": fast, "psp-b": fast,
+			"test-failure": {Preset: "test-failure"}, "test-success": {Preset: "test-success"},
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sim.Stop(context.Background()) })
+	reg, err := psp.NewRegistry(sim.RegistryConfiguration(300 * time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcfg := router.DefaultConfiguration()
+	rcfg.Version = "v-test"
+	rcfg.Routes = map[string][]router.Candidate{"Route_portone": {{PSP: "psp-a"}, {PSP: "psp-b"}}}
+	r, err := router.New(rcfg, reg.Names())
+	if err != nil {
+		t.Fatal(err)
+	}
+	serde, err := schemas.New(schemas.DefaultConfiguration())
+	if err != nil {
+		t.Fatal(err)
+	}
+	records := producers.NewRecords(serde, cluster.Topics())
+	ccfg := consumers.DefaultConfiguration()
+	ccfg.InDoubtWindow = 3 * time.Second
+	ccfg.InDoubtInitialInterval = 50 * time.Millisecond
+	if mutate != nil {
+		mutate(&ccfg)
+	}
+	proc, err := consumers.New(ccfg, cluster, serde, records, r, reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := proc.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := proc.Stop(context.Background()); err != nil {
+			t.Errorf("processor stopped with %v", err)
+		}
+	})
+	client, err := cluster.NewClient()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(client.Close)
+	return &stack{cluster: cluster, sim: sim, serde: serde, records: records, proc: proc, client: client}
+}
+
+func payment(id, token string, candidates ...string) *schemas.PaymentRequested {
+	p := &schemas.PaymentRequested{
+		PaymentID: id, MerchantID: "m-1", Operation: schemas.OpCharge, AmountMinor: 1250, Currency: "EUR",
+		PaymentMethod: schemas.PaymentMethod{Token: token, Type: "card", Network: "visa", BIN: "424242", Last4: "4242"},
+		RequestedAtMs: time.Now().UnixMilli(),
+	}
+	for i, c := range candidates {
+		p.Routing.Candidates = append(p.Routing.Candidates, schemas.Candidate{PSP: c, Method: "card", Rank: int32(i + 1)})
+	}
+	return p
+}
+
+func (s *stack) publish(t *testing.T, recs ...*kgo.Record) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.client.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (s *stack) request(t *testing.T, p *schemas.PaymentRequested) *kgo.Record {
+	t.Helper()
+	rec, err := s.records.Requested(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+// readTopic reads a topic from the start, read_committed, until want records
+// arrived or the deadline passed, and then a little longer to catch extras.
+func (s *stack) readTopic(t *testing.T, topic string, want int) []*kgo.Record {
+	t.Helper()
+	cl, err := s.cluster.NewClient(kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var out []*kgo.Record
+	deadline := time.Now().Add(20 * time.Second)
+	settle := time.Time{}
+	for time.Now().Before(deadline) {
+		if len(out) >= want && settle.IsZero() {
+			settle = time.Now().Add(300 * time.Millisecond)
+		}
+		if !settle.IsZero() && time.Now().After(settle) {
+			break
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		fs.EachRecord(func(r *kgo.Record) { out = append(out, r) })
+	}
+	if len(out) < want {
+		t.Fatalf("%s: got %d records, want %d", topic, len(out), want)
+	}
+	return out
+}
+
+func (s *stack) results(t *testing.T, want int) map[string]schemas.PaymentResult {
+	t.Helper()
+	out := map[string]schemas.PaymentResult{}
+	for _, r := range s.readTopic(t, s.cluster.Topics().Results, want) {
+		var res schemas.PaymentResult
+		if err := s.serde.Decode(r.Value, &res); err != nil {
+			t.Fatal(err)
+		}
+		if string(r.Key) != res.PaymentID {
+			t.Errorf("result key %q for payment %q", r.Key, res.PaymentID)
+		}
+		if _, dup := out[res.PaymentID]; dup {
+			t.Errorf("payment %s has two final results", res.PaymentID)
+		}
+		out[res.PaymentID] = res
+	}
+	if len(out) != want {
+		t.Fatalf("got results for %d payments, want %d", len(out), want)
+	}
+	return out
+}
+
+func pathPSPs(res schemas.PaymentResult) []string {
+	var out []string
+	for _, a := range res.Path {
+		out = append(out, a.PSP)
+	}
+	return out
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestSeedScenarios runs the PortOne scenario table (seed 000) and the
+// Orchestra failover test (seed 001) through Kafka and the simulator.
+func TestSeedScenarios(t *testing.T) {
+	s := newStack(t, nil)
+	cases := []struct {
+		name       string
+		p          *schemas.PaymentRequested
+		status     schemas.Status
+		psp        string
+		path       []string
+		class      schemas.Class
+		retryTopic bool
+	}{
+		{"portone happy path", payment("p-happy", "tok_approve", "psp-a", "psp-b"), schemas.StatusApproved, "psp-a", []string{"psp-a"}, "", false},
+		{"portone primary fails, secondary approves", payment("p-failover", "tok_fail_at_psp-a", "psp-a", "psp-b"), schemas.StatusApproved, "psp-b", []string{"psp-a", "psp-b"}, "", true},
+		{"portone secondary also fails", payment("p-both-fail", "tok_psp_503", "psp-a", "psp-b"), schemas.StatusFailed, "psp-b", []string{"psp-a", "psp-b"}, schemas.ClassPSPError, true},
+		{"portone user error stays on the same PSP", payment("p-user-error", "tok_customer_error", "psp-a", "psp-b"), schemas.StatusActionRequired, "psp-a", []string{"psp-a"}, schemas.ClassCustomerError, false},
+		{"orchestra two failing gateways then success", payment("p-orchestra", "tok_approve", "test-failure", "test-failure", "test-success"), schemas.StatusApproved, "test-success", []string{"test-failure", "test-failure", "test-success"}, "", true},
+		{"hard decline never fails over", payment("p-hard", "tok_hard_decline", "psp-a", "psp-b"), schemas.StatusDeclined, "psp-a", []string{"psp-a"}, schemas.ClassHardDecline, false},
+		{"soft decline is declined with retry advice", payment("p-soft", "tok_soft_decline", "psp-a", "psp-b"), schemas.StatusDeclined, "psp-a", []string{"psp-a"}, schemas.ClassSoftDecline, false},
+		{"rate limit fails over", payment("p-429", "tok_rate_limited", "psp-a", "test-success"), schemas.StatusApproved, "test-success", []string{"psp-a", "test-success"}, "", true},
+		{"route_ref", func() *schemas.PaymentRequested {
+			p := payment("p-route-ref", "tok_fail_at_psp-a")
+			p.Routing.RouteRef = "Route_portone"
+			return p
+		}(), schemas.StatusApproved, "psp-b", []string{"psp-a", "psp-b"}, "", true},
+	}
+	var recs []*kgo.Record
+	for _, c := range cases {
+		recs = append(recs, s.request(t, c.p))
+	}
+	s.publish(t, recs...)
+	results := s.results(t, len(cases))
+	attempts := map[string]int{}
+	for _, r := range s.readTopic(t, s.cluster.Topics().Attempts, 15) {
+		var a schemas.AttemptRecorded
+		if err := s.serde.Decode(r.Value, &a); err != nil {
+			t.Fatal(err)
+		}
+		attempts[a.PaymentID]++
+		if a.ConfigVersion != "v-test" || a.IdempotencyKey == "" {
+			t.Errorf("attempt %s: config version %q, idempotency key %q", a.AttemptID, a.ConfigVersion, a.IdempotencyKey)
+		}
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res, ok := results[c.p.PaymentID]
+			if !ok {
+				t.Fatal("no result")
+			}
+			if res.Status != c.status || res.PSP != c.psp || res.Class != c.class {
+				t.Errorf("result %s at %s class %q, want %s at %s class %q (reason %q)", res.Status, res.PSP, res.Class, c.status, c.psp, c.class, res.Reason)
+			}
+			if got := pathPSPs(res); !equal(got, c.path) {
+				t.Errorf("path %v, want %v", got, c.path)
+			}
+			if int(res.AttemptCount) != len(c.path) || attempts[c.p.PaymentID] != len(c.path) {
+				t.Errorf("attempt count %d, attempts on topic %d, want %d", res.AttemptCount, attempts[c.p.PaymentID], len(c.path))
+			}
+			if res.FirstPSP != c.path[0] || res.ConfigVersion != "v-test" {
+				t.Errorf("first psp %q version %q", res.FirstPSP, res.ConfigVersion)
+			}
+			if c.status == schemas.StatusDeclined && c.class == schemas.ClassSoftDecline && res.RetryAfterMs <= 0 {
+				t.Errorf("soft decline without retry advice")
+			}
+		})
+	}
+	// The simulator granted exactly one approval per approved payment.
+	for _, c := range cases {
+		want := 0
+		if c.status == schemas.StatusApproved {
+			want = 1
+		}
+		if got := s.sim.Approvals(c.p.PaymentID); got != want {
+			t.Errorf("%s: simulator granted %d approvals, want %d", c.p.PaymentID, got, want)
+		}
+	}
+}
+
+// TestBadInputGoesToDLQ sends malformed records between good ones: each bad
+// record lands in the DLQ with its reason, a REJECTED result where its
+// payment id is readable, and the good records behind it are processed.
+func TestBadInputGoesToDLQ(t *testing.T) {
+	s := newStack(t, nil)
+	topic := s.cluster.Topics().Requested
+	negative := payment("p-negative", "tok_approve", "psp-a")
+	negative.AmountMinor = -5
+	badCurrency := payment("p-currency", "tok_approve", "psp-a")
+	badCurrency.Currency = "XYZ"
+	noID := payment("", "tok_approve", "psp-a")
+	action, err := s.serde.Encode(&schemas.CustomerAction{PaymentID: "p-wrong-schema", Action: schemas.ActionCancel})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := func(key string, value []byte) *kgo.Record {
+		return &kgo.Record{Topic: topic, Key: []byte(key), Value: value}
+	}
+	encodeRaw := func(p *schemas.PaymentRequested) []byte {
+		b, err := s.serde.Encode(p)
+		if err != nil {
+			// The serde may refuse to encode invalid values; write the valid
+			// form and corrupt it the way a broken producer would.
+			t.Fatalf("encode %s: %v", p.PaymentID, err)
+		}
+		return b
+	}
+	s.publish(t,
+		s.request(t, payment("p-good-1", "tok_approve", "psp-a")),
+		raw("p-garbage", []byte("\x00\x00\x00\x00\x01garbage that is not avro")),
+		raw("", []byte("not even framed")),
+		raw("p-wrong-schema", action),
+		raw("p-negative", encodeRaw(negative)),
+		raw("p-currency", encodeRaw(badCurrency)),
+		raw("", encodeRaw(noID)),
+		raw("p-unknown-route", encodeRaw(func() *schemas.PaymentRequested {
+			p := payment("p-unknown-route", "tok_approve")
+			p.Routing.RouteRef = "Route_nope"
+			return p
+		}())),
+		s.request(t, payment("p-good-2", "tok_approve", "psp-a")),
+	)
+	want := map[string]string{
+		"p-garbage":       "malformed",
+		"":                "",
+		"p-wrong-schema":  "wrong_schema",
+		"p-negative":      "invalid_field",
+		"p-currency":      "invalid_field",
+		"p-unknown-route": "routing:unknown_route_ref",
+	}
+	dlq := s.readTopic(t, s.cluster.Topics().DLQ, 7)
+	if len(dlq) != 7 {
+		t.Fatalf("DLQ has %d records, want 7", len(dlq))
+	}
+	for _, r := range dlq {
+		reason := producers.HeaderValue(r, producers.HeaderDLQReason)
+		if reason == "" || producers.HeaderValue(r, producers.HeaderSourceTopic) != topic {
+			t.Errorf("DLQ record %q without reason or source: %v", r.Key, r.Headers)
+		}
+		if w, ok := want[string(r.Key)]; ok && w != "" && reason != w {
+			t.Errorf("DLQ record %q reason %q, want %q", r.Key, reason, w)
+		}
+		if producers.HeaderValue(r, producers.HeaderDLQError) == "" {
+			t.Errorf("DLQ record %q has no error header", r.Key)
+		}
+	}
+	results := s.results(t, 7)
+	for _, id := range []string{"p-good-1", "p-good-2"} {
+		if results[id].Status != schemas.StatusApproved {
+			t.Errorf("%s: %s, want APPROVED", id, results[id].Status)
+		}
+	}
+	for _, id := range []string{"p-garbage", "p-wrong-schema", "p-negative", "p-currency", "p-unknown-route"} {
+		if res := results[id]; res.Status != schemas.StatusRejected || res.Reason == "" {
+			t.Errorf("%s: %s (%q), want REJECTED with a reason", id, res.Status, res.Reason)
+		}
+	}
+	if res, ok := results[""]; ok {
+		t.Errorf("a result without payment id was published: %+v", res)
+	}
+}
+
+// TestInDoubtIsResolvedAtTheSamePSP: a timeout after the PSP processed the
+// payment is never failed over; the status inquiry finds the approval.
+func TestInDoubtIsResolvedAtTheSamePSP(t *testing.T) {
+	s := newStack(t, nil)
+	s.publish(t, s.request(t, payment("p-timeout", "tok_timeout", "psp-a", "psp-b")))
+	res := s.results(t, 1)["p-timeout"]
+	if res.Status != schemas.StatusApproved || res.PSP != "psp-a" || len(res.Path) != 1 {
+		t.Fatalf("result %s at %s path %v, want APPROVED at psp-a with one attempt", res.Status, res.PSP, pathPSPs(res))
+	}
+	if n := s.sim.Approvals("p-timeout"); n != 1 {
+		t.Fatalf("simulator approvals %d, want 1", n)
+	}
+}
+
+// TestRedeliveryNeverApprovesTwice replays the same request: the PSP
+// idempotency key makes the second attempt return the stored approval.
+func TestRedeliveryNeverApprovesTwice(t *testing.T) {
+	s := newStack(t, nil)
+	rec := s.request(t, payment("p-dup", "tok_approve", "psp-a"))
+	s.publish(t, rec)
+	s.results(t, 1)
+	again := s.request(t, payment("p-dup", "tok_approve", "psp-a"))
+	s.publish(t, again)
+	s.readTopic(t, s.cluster.Topics().Results, 2)
+	if n := s.sim.Approvals("p-dup"); n != 1 {
+		t.Fatalf("simulator approvals %d after redelivery, want 1", n)
+	}
+}
