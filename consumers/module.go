@@ -23,4 +23,6 @@ var Module = fx.Module("consumers",
 		lc.Append(fx.Hook{OnStart: p.Start, OnStop: p.Stop})
 		return p, nil
 	}),
+	// Nothing else depends on the processor: invoke it so that it is built.
+	fx.Invoke(func(*Processor) {}),
 )

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# test.sh — runs payroute's whole test suite on a fresh Debian machine:
+# installs kcat, installs and starts ClickHouse on loopback (scripts/clickhouse.sh),
+# checks formatting and vet, then runs every test with the race detector.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/apt-install.sh kcat
+scripts/clickhouse.sh start
+export PAYROUTE_TEST_CLICKHOUSE="127.0.0.1:${CLICKHOUSE_NATIVE_PORT:-19000}"
+
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change:" >&2
+	echo "$unformatted" >&2
+	exit 1
+fi
+go vet ./...
+go test -race -count=1 -timeout 20m "$@" ./...
