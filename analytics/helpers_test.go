@@ -19,14 +19,14 @@ import (
 )
 
 // The tests run against a real ClickHouse server, whose native address is in
-// PAYROUTE_TEST_CLICKHOUSE (scripts/clickhouse.sh start prints it). Without
+// TEST_CLICKHOUSE_ADDR (scripts/clickhouse.sh start prints it). Without
 // it they are skipped, except under CI, where a missing server is a failure.
 // Each test works in a database of its own, dropped at the end.
 func testAddr(t *testing.T) string {
 	t.Helper()
-	addr := os.Getenv("PAYROUTE_TEST_CLICKHOUSE")
+	addr := os.Getenv("TEST_CLICKHOUSE_ADDR")
 	if addr == "" {
-		const hint = "PAYROUTE_TEST_CLICKHOUSE is not set: run scripts/clickhouse.sh start and set PAYROUTE_TEST_CLICKHOUSE=127.0.0.1:19000"
+		const hint = "TEST_CLICKHOUSE_ADDR is not set: run scripts/clickhouse.sh start and set TEST_CLICKHOUSE_ADDR=127.0.0.1:19000"
 		if os.Getenv("CI") != "" {
 			t.Fatal(hint)
 		}

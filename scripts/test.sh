@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 scripts/apt-install.sh kcat
 scripts/clickhouse.sh start
-export PAYROUTE_TEST_CLICKHOUSE="127.0.0.1:${CLICKHOUSE_NATIVE_PORT:-19000}"
+export TEST_CLICKHOUSE_ADDR="127.0.0.1:${CLICKHOUSE_NATIVE_PORT:-19000}"
 
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then

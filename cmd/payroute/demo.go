@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -69,12 +70,15 @@ func demoCommand(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return runDemo(ctx, cfg, o)
+	_, err = runDemo(ctx, cfg, o, os.Stdout, os.Stderr)
+	return err
 }
 
-func runDemo(ctx context.Context, cfg Configuration, o demoOptions) error {
-	log := cfg.Log.NewLogger(os.Stderr)
-	say := func(format string, args ...any) { fmt.Fprintf(os.Stderr, "demo: "+format+"\n", args...) }
+// runDemo runs the demo, writes the report to out and progress to progress,
+// and returns the report's figures.
+func runDemo(ctx context.Context, cfg Configuration, o demoOptions, out, progress io.Writer) (*analytics.ReportData, error) {
+	log := cfg.Log.NewLogger(progress)
+	say := func(format string, args ...any) { fmt.Fprintf(progress, "demo: "+format+"\n", args...) }
 
 	// Simulated PSPs: psp-a is the primary and goes down mid-run; psp-b and
 	// psp-c are the backups.
@@ -87,10 +91,10 @@ func runDemo(ctx context.Context, cfg Configuration, o demoOptions) error {
 		},
 	}, simulator.WithLogger(log))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := sim.Start(ctx); err != nil {
-		return err
+		return nil, err
 	}
 	defer func() { _ = sim.Stop(context.Background()) }()
 	say("simulated PSPs psp-a (primary), psp-b, psp-c at %s", sim.URL())
@@ -115,12 +119,12 @@ func runDemo(ctx context.Context, cfg Configuration, o demoOptions) error {
 	)
 	app := fx.New(appOptions(cfg, log, fx.Populate(&embedded, &cluster, &proc, &sink, &records))...)
 	if err := app.Err(); err != nil {
-		return err
+		return nil, err
 	}
 	startCtx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	if err := app.Start(startCtx); err != nil {
-		return err
+		return nil, err
 	}
 	defer func() {
 		stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -133,7 +137,7 @@ func runDemo(ctx context.Context, cfg Configuration, o demoOptions) error {
 
 	client, err := cluster.NewClient()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer client.Close()
 	gcfg := producers.DefaultGeneratorConfiguration()
@@ -143,7 +147,7 @@ func runDemo(ctx context.Context, cfg Configuration, o demoOptions) error {
 	gcfg.IDPrefix = fmt.Sprintf("demo-%d", time.Now().Unix())
 	gen, err := producers.NewGenerator(gcfg, records, client)
 	if err != nil {
-		return err
+		return nil, err
 	}
 
 	// The outage sits on the publishing timeline so the report shows traffic
@@ -172,10 +176,10 @@ func runDemo(ctx context.Context, cfg Configuration, o demoOptions) error {
 		say("published %d, results %d, failovers %d", n, st.TotalResults(), st.Failovers())
 	})
 	if err != nil {
-		return fmt.Errorf("publishing: %w", err)
+		return nil, fmt.Errorf("publishing: %w", err)
 	}
 	if ctx.Err() != nil {
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 	say("published %d payments in %.1fs; waiting for their results and ClickHouse rows", sent, time.Since(start).Seconds())
 
@@ -187,7 +191,7 @@ func runDemo(ctx context.Context, cfg Configuration, o demoOptions) error {
 			break
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("gave up waiting: %d of %d results published, %d payment rows in ClickHouse (is ClickHouse at %s up?)",
+			return nil, fmt.Errorf("gave up waiting: %d of %d results published, %d payment rows in ClickHouse (is ClickHouse at %s up?)",
 				results, sent, rows, cfg.Analytics.ClickHouse.Addr)
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -199,14 +203,14 @@ func runDemo(ctx context.Context, cfg Configuration, o demoOptions) error {
 	defer cancel()
 	conn, err := analytics.Open(rctx, cfg.Analytics.ClickHouse)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer conn.Close()
 	data, err := analytics.Report(rctx, conn, analytics.ReportOptions{From: start.Add(-time.Second)})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	fmt.Fprintf(os.Stdout, "\nRead back from ClickHouse (psp-a was down from %.1fs to %.1fs of %.1fs):\n\n",
+	fmt.Fprintf(out, "\nRead back from ClickHouse (psp-a was down from %.1fs to %.1fs of %.1fs):\n\n",
 		downAt.Seconds(), upAt.Seconds(), publishing.Seconds())
-	return analytics.WriteText(os.Stdout, data)
+	return data, analytics.WriteText(out, data)
 }
