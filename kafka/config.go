@@ -29,6 +29,11 @@ type Configuration struct {
 	// MaxRanks is the deepest failover rank: retry topics
 	// payments.retry.rank-2 .. payments.retry.rank-<MaxRanks> exist.
 	MaxRanks int `yaml:"max_ranks"`
+	// RetryDelayTiers are the fixed delays of the scheduled-retry topics
+	// payments.retry.delay-<tier>: a retry due in d waits on the smallest tier
+	// >= d (or the largest), so each topic holds records in due order and only
+	// its head needs watching.
+	RetryDelayTiers []time.Duration `yaml:"retry_delay_tiers"`
 	// CreateTopics creates missing topics at start (compacted where needed).
 	// Turn off where topics are managed by deploy/ scripts or an operator.
 	CreateTopics bool `yaml:"create_topics"`
@@ -52,6 +57,7 @@ func DefaultConfiguration() Configuration {
 		Partitions:        6,
 		ReplicationFactor: -1,
 		MaxRanks:          5,
+		RetryDelayTiers:   []time.Duration{time.Minute, 10 * time.Minute, time.Hour, 6 * time.Hour, 24 * time.Hour},
 		CreateTopics:      true,
 		RequestTimeout:    10 * time.Second,
 	}
@@ -72,6 +78,14 @@ func (c Configuration) Validate() error {
 	for i, b := range c.Brokers {
 		if b == "" {
 			errs = append(errs, config.Errorf(fmt.Sprintf("brokers[%d]", i), "must not be empty"))
+		}
+	}
+	for i, d := range c.RetryDelayTiers {
+		if d <= 0 {
+			errs = append(errs, config.Errorf(fmt.Sprintf("retry_delay_tiers[%d]", i), "must be > 0"))
+		}
+		if i > 0 && d <= c.RetryDelayTiers[i-1] {
+			errs = append(errs, config.Errorf(fmt.Sprintf("retry_delay_tiers[%d]", i), "must be larger than the tier before it"))
 		}
 	}
 	if c.RequestTimeout <= 0 {

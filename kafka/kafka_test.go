@@ -13,11 +13,14 @@ func TestTopicsNamesAndRanks(t *testing.T) {
 	cfg := DefaultConfiguration()
 	cfg.TopicPrefix = "acme."
 	cfg.MaxRanks = 3
+	cfg.RetryDelayTiers = []time.Duration{90 * time.Second, time.Hour}
 	topics := cfg.Topics()
 	if topics.Requested != "acme.payments.requested" || topics.Health != "acme.psp.health" {
 		t.Fatalf("prefix not applied: %+v", topics)
 	}
-	want := []string{"acme.payments.requested", "acme.payments.retry.rank-2", "acme.payments.retry.rank-3"}
+	want := []string{"acme.payments.requested", "acme.payments.followups", "acme.payments.actions",
+		"acme.payments.retry.rank-2", "acme.payments.retry.rank-3",
+		"acme.payments.retry.delay-90s", "acme.payments.retry.delay-1h"}
 	got := topics.Processing()
 	if len(got) != len(want) {
 		t.Fatalf("processing topics %v, want %v", got, want)
@@ -33,8 +36,21 @@ func TestTopicsNamesAndRanks(t *testing.T) {
 	if _, ok := topics.RankOf("acme.payments.requested"); ok {
 		t.Fatal("requested topic has no rank")
 	}
-	if !topics.All()["acme.psp.health"] || topics.All()["acme.payments.results"] {
-		t.Fatal("only psp.health is compacted")
+	all := topics.All()
+	if !all["acme.psp.health"] || !all["acme.payments.state"] || all["acme.payments.results"] {
+		t.Fatal("psp.health and payments.state are compacted, the others are not")
+	}
+	for _, c := range []struct {
+		due  time.Duration
+		tier string
+	}{{time.Second, "acme.payments.retry.delay-90s"}, {90 * time.Second, "acme.payments.retry.delay-90s"},
+		{2 * time.Minute, "acme.payments.retry.delay-1h"}, {48 * time.Hour, "acme.payments.retry.delay-1h"}} {
+		if tier, _ := topics.DelayFor(c.due); tier.Topic != c.tier {
+			t.Errorf("DelayFor(%s) = %s, want %s", c.due, tier.Topic, c.tier)
+		}
+	}
+	if d, ok := topics.DelayOf("acme.payments.retry.delay-1h"); !ok || d.Delay != time.Hour {
+		t.Errorf("DelayOf 1h tier = %v, %v", d, ok)
 	}
 }
 

@@ -151,10 +151,17 @@ type AttemptSummary struct {
 // AttemptFailed is the classified failure of one attempt, published on the
 // retry topic of the next rank (payments.retry.rank-<NextRank>), keyed by payment_id.
 type AttemptFailed struct {
-	PaymentID  string           `json:"payment_id"`
-	Request    PaymentRequested `json:"request"`
-	Decision   Decision         `json:"decision"`
-	NextRank   int32            `json:"next_rank"`
+	PaymentID string           `json:"payment_id"`
+	Request   PaymentRequested `json:"request"`
+	Decision  Decision         `json:"decision"`
+	NextRank  int32            `json:"next_rank"`
+	// TargetPSP is the PSP a retry rule chose (same PSP, or a named one);
+	// empty means the candidate at NextRank.
+	TargetPSP string `json:"target_psp"`
+	// DueAtMs is when a scheduled retry becomes due; 0 means at once.
+	DueAtMs int64 `json:"due_at_ms"`
+	// RetryCount counts scheduled retries before this one (see the idempotency key).
+	RetryCount int32            `json:"retry_count"`
 	Failure    AttemptSummary   `json:"failure"`
 	Path       []AttemptSummary `json:"path"` // every attempt so far, oldest first, including Failure
 	Message    string           `json:"message"`
