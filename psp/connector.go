@@ -26,7 +26,12 @@ type Request struct {
 	AmountMinor    int64
 	Currency       string
 	MerchantID     string
-	PaymentMethod  schemas.PaymentMethod
+	// CustomerID is the merchant's own reference of the customer
+	// (PaymentRequested.customer.customer_id). PSPs that keep stored
+	// payment methods per shopper need it with the token: Adyen's
+	// shopperReference.
+	CustomerID    string
+	PaymentMethod schemas.PaymentMethod
 	// AuthorizationReference is the PSP reference of the authorization that a
 	// CAPTURE, VOID or REFUND follows.
 	AuthorizationReference string

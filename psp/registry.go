@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"regexp"
 	"sort"
@@ -11,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/payroute/payroute/config"
 	"github.com/payroute/payroute/schemas"
 	"go.uber.org/fx"
 )
@@ -33,14 +35,15 @@ type Configuration struct {
 
 // Account is one PSP account: which integration talks to it and where.
 type Account struct {
-	// Kind selects the connector implementation: "simulator" today,
-	// "stripe" and "adyen" later. A kind is available once the package that
-	// implements it has called RegisterKind (import it, e.g.
-	// _ "github.com/payroute/payroute/psp/simulator").
+	// Kind selects the connector implementation: "simulator"
+	// (psp/simulator), "stripe" (psp/stripe) or "adyen" (psp/adyen). A kind
+	// is available once the package that implements it has called
+	// RegisterKind (import it, e.g. _ "github.com/payroute/payroute/psp/stripe").
 	Kind string `yaml:"kind"`
 	// Endpoint is the PSP's base URL (http or https), e.g.
-	// "http://127.0.0.1:8090" for the simulator. Whether it is required
-	// depends on the kind.
+	// "http://127.0.0.1:8090" for the simulator. Whether it is required,
+	// and its default, depend on the kind (stripe defaults to
+	// https://api.stripe.com, adyen to its test Checkout API).
 	Endpoint string `yaml:"endpoint"`
 	// Timeout bounds one attempt or status inquiry. A request that was
 	// written but not answered within it is in doubt. Zero means
@@ -50,6 +53,28 @@ type Account struct {
 	// "exclude from failover"): it is attempted only where it is ranked
 	// first or named by a provider override, never as a later rank.
 	ExcludeFromFailover bool `yaml:"exclude_from_failover"`
+	// MerchantAccount identifies the merchant at the PSP where every request
+	// must name it (Adyen's merchantAccount). It is not a secret.
+	MerchantAccount string `yaml:"merchant_account"`
+	// APIKeyEnv names the environment variable that holds the account's API
+	// key (e.g. STRIPE_API_KEY). Not a PAYROUTE_ name: those are
+	// configuration keys. Credentials are never written in the
+	// configuration itself, so they cannot end up in a repository, a dump
+	// (`payroute config`) or a log; the kind decides whether one is needed.
+	APIKeyEnv string `yaml:"api_key_env"`
+	// APIKeyFile is the path of a file that holds the API key (a Docker or
+	// Kubernetes secret such as /run/secrets/stripe); surrounding
+	// whitespace is dropped. Set api_key_env or api_key_file, not both.
+	APIKeyFile string `yaml:"api_key_file"`
+	// APIKey is never accepted: an api_key written into the file is
+	// rejected by Validate with an explanation (rather than an "unknown
+	// key" error that leaves the operator guessing), and it is tagged
+	// secret so that even a configuration dump of an invalid file cannot
+	// echo it.
+	APIKey string `yaml:"api_key" secret:"true"`
+	// Fees is what the account charges per attempt (FeeSchedule); empty
+	// means attempts cost nothing.
+	Fees FeeSchedule `yaml:"fees"`
 }
 
 // EffectiveTimeout is Timeout, or DefaultTimeout when Timeout is zero.
@@ -88,25 +113,27 @@ func CheckName(name string) error {
 func (c Configuration) Validate() error {
 	var errs []error
 	if len(c.Accounts) == 0 {
-		errs = append(errs, errors.New("accounts: at least one account is required"))
+		errs = append(errs, config.Errorf("accounts", "at least one account is required"))
 	}
 	for _, name := range sortedKeys(c.Accounts) {
 		a := c.Accounts[name]
 		key := "accounts." + name
 		if err := CheckName(name); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+			errs = append(errs, config.Errorf(key, "%v", err))
 		}
 		if a.Kind == "" {
-			errs = append(errs, fmt.Errorf("%s.kind: required", key))
+			errs = append(errs, config.Errorf(key+".kind", "required"))
 		}
 		if a.Timeout < 0 {
-			errs = append(errs, fmt.Errorf("%s.timeout: must not be negative", key))
+			errs = append(errs, config.Errorf(key+".timeout", "must not be negative"))
 		}
 		if a.Endpoint != "" {
 			if err := checkEndpoint(a.Endpoint); err != nil {
-				errs = append(errs, fmt.Errorf("%s.endpoint: %w", key, err))
+				errs = append(errs, config.Errorf(key+".endpoint", "%v", err))
 			}
 		}
+		errs = append(errs, a.checkCredential(key)...)
+		errs = append(errs, a.Fees.validate(key+".fees")...)
 	}
 	return errors.Join(errs...)
 }
@@ -126,8 +153,11 @@ func checkEndpoint(s string) error {
 }
 
 // Factory builds the connector of one account of a kind. name is the account
-// name; account.Timeout is already defaulted.
-type Factory func(name string, account Account) (Connector, error)
+// name; account.Timeout is already defaulted; log is the registry's logger
+// (connectors log at debug level per request and at warn level when the
+// PSP refuses their credentials, never a credential itself). A factory that
+// needs a credential reads it with account.ReadAPIKey.
+type Factory func(name string, account Account, log *slog.Logger) (Connector, error)
 
 var (
 	kindsMu sync.RWMutex
@@ -174,9 +204,31 @@ type Registry struct {
 	accounts   map[string]Account
 }
 
+// RegistryOption configures NewRegistry.
+type RegistryOption func(*registryOptions)
+
+type registryOptions struct {
+	log *slog.Logger
+}
+
+// WithLogger gives the connectors a logger; the default is slog.Default().
+func WithLogger(l *slog.Logger) RegistryOption {
+	return func(o *registryOptions) {
+		if l != nil {
+			o.log = l
+		}
+	}
+}
+
 // NewRegistry validates cfg and builds one connector per account through the
-// factory registered for its kind.
-func NewRegistry(cfg Configuration) (*Registry, error) {
+// factory registered for its kind. A factory fails, and so NewRegistry,
+// when an account lacks what its kind needs (an endpoint, a merchant
+// account, a readable API key).
+func NewRegistry(cfg Configuration, opts ...RegistryOption) (*Registry, error) {
+	o := registryOptions{log: slog.Default()}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -194,7 +246,7 @@ func NewRegistry(cfg Configuration) (*Registry, error) {
 			errs = append(errs, fmt.Errorf("accounts.%s.kind: unknown kind %q (registered: %s; is the connector package imported?)", name, a.Kind, known))
 			continue
 		}
-		c, err := f(name, a)
+		c, err := f(name, a, o.log.With("psp", name, "kind", a.Kind))
 		if err != nil {
 			errs = append(errs, fmt.Errorf("accounts.%s: %w", name, err))
 			continue
@@ -238,6 +290,17 @@ func (r *Registry) Names() []string {
 	return append([]string(nil), r.names...)
 }
 
+// Fee is the fee of one attempt at the named account, in minor units of
+// in.Currency, from the account's fee schedule (FeeSchedule.Fee). An
+// unknown account, or one without a schedule, costs 0.
+func (r *Registry) Fee(name string, in FeeInput) int64 {
+	a, ok := r.accounts[name]
+	if !ok {
+		return 0
+	}
+	return a.Fees.Fee(in)
+}
+
 // IdempotencyKey is the key sent to the PSP for one operation of one payment
 // at one PSP account. It is deterministic, so a redelivered or replayed
 // attempt carries the same key and the PSP executes it at most once, and it
@@ -279,9 +342,20 @@ func RetryIdempotencyKey(paymentID string, psp string, op schemas.Operation, ret
 	return b.String()
 }
 
-// Module provides *Registry from a Configuration in the graph. The connector
-// kinds used by the configuration must be registered (their packages imported).
-var Module = fx.Module("psp", fx.Provide(NewRegistry))
+// Module provides *Registry from a Configuration in the graph, with the
+// graph's *slog.Logger when there is one. The connector kinds used by the
+// configuration must be registered (their packages imported).
+var Module = fx.Module("psp", fx.Provide(newRegistryInGraph))
+
+type registryParams struct {
+	fx.In
+	Config Configuration
+	Log    *slog.Logger `optional:"true"`
+}
+
+func newRegistryInGraph(p registryParams) (*Registry, error) {
+	return NewRegistry(p.Config, WithLogger(p.Log))
+}
 
 func sortedKeys[V any](m map[string]V) []string {
 	keys := make([]string, 0, len(m))

@@ -3,6 +3,7 @@ package psp
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -23,7 +24,7 @@ func (f fakeConnector) Status(context.Context, Request) (StatusOutcome, error) {
 }
 
 func init() {
-	RegisterKind("fake-test", func(name string, a Account) (Connector, error) {
+	RegisterKind("fake-test", func(name string, a Account, _ *slog.Logger) (Connector, error) {
 		if a.Endpoint == "https://fail.example" {
 			return nil, errors.New("endpoint: refused by factory")
 		}
@@ -120,10 +121,10 @@ func TestNewRegistry(t *testing.T) {
 	}
 
 	_, err = NewRegistry(Configuration{Accounts: map[string]Account{
-		"psp-a": {Kind: "stripe"},
+		"psp-a": {Kind: "no-such-kind"},
 		"psp-b": {Kind: "fake-test", Endpoint: "https://fail.example"},
 	}})
-	if err == nil || !strings.Contains(err.Error(), `accounts.psp-a.kind: unknown kind "stripe"`) ||
+	if err == nil || !strings.Contains(err.Error(), `accounts.psp-a.kind: unknown kind "no-such-kind"`) ||
 		!strings.Contains(err.Error(), "accounts.psp-b: endpoint: refused by factory") {
 		t.Fatalf("err = %v", err)
 	}
@@ -131,9 +132,11 @@ func TestNewRegistry(t *testing.T) {
 
 func TestRegisterKindPanics(t *testing.T) {
 	for name, f := range map[string]func(){
-		"duplicate": func() { RegisterKind("fake-test", func(string, Account) (Connector, error) { return nil, nil }) },
-		"empty":     func() { RegisterKind("", func(string, Account) (Connector, error) { return nil, nil }) },
-		"nil":       func() { RegisterKind("x", nil) },
+		"duplicate": func() {
+			RegisterKind("fake-test", func(string, Account, *slog.Logger) (Connector, error) { return nil, nil })
+		},
+		"empty": func() { RegisterKind("", func(string, Account, *slog.Logger) (Connector, error) { return nil, nil }) },
+		"nil":   func() { RegisterKind("x", nil) },
 	} {
 		func() {
 			defer func() {

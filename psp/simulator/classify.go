@@ -4,19 +4,12 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/payroute/payroute/psp"
 	"github.com/payroute/payroute/schemas"
 )
 
-// CodeRule is one row of a classification table: a code the PSP (or the
-// issuer, or the card network) sends and the class payroute acts on.
-type CodeRule struct {
-	Code    string
-	Class   schemas.Class
-	Meaning string
-	// RetryAfter is the network's advice for when a retry may succeed (soft
-	// declines from Mastercard merchant advice codes); zero when none.
-	RetryAfter time.Duration
-}
+// CodeRule is one row of a classification table (psp.CodeRule).
+type CodeRule = psp.CodeRule
 
 // DeclineCodes maps the PSP's own code (the "code" field of a response) to a
 // class. Codes not listed classify as UnknownCodeClass.
@@ -58,59 +51,19 @@ var DeclineCodes = []CodeRule{
 	{Code: "idempotency_conflict", Class: schemas.ClassInvalidRequest, Meaning: "idempotency key reused with different parameters"},
 }
 
-// IssuerCodes maps ISO 8583 issuer response codes passed through by the PSP.
-// When the issuer code is listed, it decides over the PSP's code.
-var IssuerCodes = []CodeRule{
-	{Code: "04", Class: schemas.ClassHardDecline, Meaning: "pick up card"},
-	{Code: "05", Class: schemas.ClassHardDecline, Meaning: "do not honor (treated as category 1: never retried)"},
-	{Code: "07", Class: schemas.ClassHardDecline, Meaning: "pick up card, special condition"},
-	{Code: "12", Class: schemas.ClassHardDecline, Meaning: "invalid transaction"},
-	{Code: "14", Class: schemas.ClassHardDecline, Meaning: "invalid card number"},
-	{Code: "15", Class: schemas.ClassHardDecline, Meaning: "no such issuer"},
-	{Code: "41", Class: schemas.ClassHardDecline, Meaning: "lost card"},
-	{Code: "43", Class: schemas.ClassHardDecline, Meaning: "stolen card"},
-	{Code: "46", Class: schemas.ClassHardDecline, Meaning: "closed account"},
-	{Code: "54", Class: schemas.ClassHardDecline, Meaning: "expired card"},
-	{Code: "57", Class: schemas.ClassHardDecline, Meaning: "transaction not permitted to cardholder"},
-	{Code: "62", Class: schemas.ClassHardDecline, Meaning: "restricted card"},
-	{Code: "R0", Class: schemas.ClassHardDecline, Meaning: "stop payment order"},
-	{Code: "R1", Class: schemas.ClassHardDecline, Meaning: "revocation of authorization order"},
-	{Code: "R3", Class: schemas.ClassHardDecline, Meaning: "revocation of all authorizations order"},
-	{Code: "19", Class: schemas.ClassSoftDecline, Meaning: "re-enter transaction"},
-	{Code: "51", Class: schemas.ClassSoftDecline, Meaning: "insufficient funds"},
-	{Code: "61", Class: schemas.ClassSoftDecline, Meaning: "exceeds withdrawal amount limit"},
-	{Code: "65", Class: schemas.ClassSoftDecline, Meaning: "exceeds withdrawal frequency limit"},
-	{Code: "91", Class: schemas.ClassSoftDecline, Meaning: "issuer or switch inoperative"},
-	{Code: "96", Class: schemas.ClassSoftDecline, Meaning: "system malfunction"},
-	{Code: "1A", Class: schemas.ClassCustomerError, Meaning: "additional customer authentication required"},
-	{Code: "55", Class: schemas.ClassCustomerError, Meaning: "incorrect PIN"},
-	{Code: "82", Class: schemas.ClassCustomerError, Meaning: "incorrect CVV"},
-	{Code: "N7", Class: schemas.ClassCustomerError, Meaning: "CVV2 mismatch"},
-}
+// IssuerCodes maps ISO 8583 issuer response codes passed through by the PSP
+// (the network-level psp.IssuerCodes). When the issuer code is listed, it
+// decides over the PSP's code.
+var IssuerCodes = psp.IssuerCodes
 
-// AdviceCodes maps Mastercard merchant advice codes. When present and listed,
-// the advice decides over both the issuer's and the PSP's code: it is the
-// network's reattempt rule.
-var AdviceCodes = []CodeRule{
-	{Code: "01", Class: schemas.ClassHardDecline, Meaning: "new account information available: do not retry with these credentials"},
-	{Code: "02", Class: schemas.ClassSoftDecline, Meaning: "cannot approve at this time, try again later"},
-	{Code: "03", Class: schemas.ClassHardDecline, Meaning: "do not try again"},
-	{Code: "21", Class: schemas.ClassHardDecline, Meaning: "payment cancellation: do not try again"},
-	{Code: "24", Class: schemas.ClassSoftDecline, Meaning: "retry after 1 hour", RetryAfter: time.Hour},
-	{Code: "25", Class: schemas.ClassSoftDecline, Meaning: "retry after 24 hours", RetryAfter: 24 * time.Hour},
-	{Code: "26", Class: schemas.ClassSoftDecline, Meaning: "retry after 2 days", RetryAfter: 2 * 24 * time.Hour},
-	{Code: "27", Class: schemas.ClassSoftDecline, Meaning: "retry after 4 days", RetryAfter: 4 * 24 * time.Hour},
-	{Code: "28", Class: schemas.ClassSoftDecline, Meaning: "retry after 6 days", RetryAfter: 6 * 24 * time.Hour},
-	{Code: "29", Class: schemas.ClassSoftDecline, Meaning: "retry after 8 days", RetryAfter: 8 * 24 * time.Hour},
-	{Code: "30", Class: schemas.ClassSoftDecline, Meaning: "retry after 10 days", RetryAfter: 10 * 24 * time.Hour},
-}
+// AdviceCodes maps Mastercard merchant advice codes (psp.AdviceCodes). When
+// present and listed, the advice decides over both the issuer's and the
+// PSP's code: it is the network's reattempt rule.
+var AdviceCodes = psp.AdviceCodes
 
 // UnknownCodeClass is the class of a decline whose codes are in none of the
-// tables. It is soft_decline: the conservative choice, because an unknown
-// code must never fail over (the issuer may have seen the payment, and
-// another PSP would reach the same issuer) and must not be final forever
-// either.
-const UnknownCodeClass = schemas.ClassSoftDecline
+// tables (psp.UnknownCodeClass: soft_decline, never fails over).
+const UnknownCodeClass = psp.UnknownCodeClass
 
 // StatusRule maps an HTTP status of a payment request to a class.
 type StatusRule struct {
@@ -138,9 +91,7 @@ var HTTPStatuses = []StatusRule{
 }
 
 var (
-	declineByCode = index(DeclineCodes)
-	issuerByCode  = index(IssuerCodes)
-	adviceByCode  = index(AdviceCodes)
+	declineByCode = psp.IndexCodes(DeclineCodes)
 	statusByCode  = map[int]schemas.Class{}
 )
 
@@ -150,25 +101,17 @@ func init() {
 	}
 }
 
-func index(rules []CodeRule) map[string]CodeRule {
-	m := make(map[string]CodeRule, len(rules))
-	for _, r := range rules {
-		m[r.Code] = r
-	}
-	return m
-}
-
 // ClassifyDecline classifies a decline from its codes: the merchant advice
 // code first, then the issuer code, then the PSP code, then
 // UnknownCodeClass. retryAfter is the advice code's wait, if any.
 func ClassifyDecline(code, issuerCode, adviceCode string) (class schemas.Class, retryAfter time.Duration) {
-	if r, ok := adviceByCode[adviceCode]; ok && adviceCode != "" {
+	if r, ok := psp.AdviceCode(adviceCode); ok {
 		return r.Class, r.RetryAfter
 	}
-	if r, ok := issuerByCode[issuerCode]; ok && issuerCode != "" {
+	if r, ok := psp.IssuerCode(issuerCode); ok {
 		return r.Class, 0
 	}
-	if r, ok := declineByCode[code]; ok && code != "" {
+	if r, ok := declineByCode.Lookup(code); ok {
 		return r.Class, 0
 	}
 	return UnknownCodeClass, 0
@@ -186,17 +129,5 @@ func ClassifyHTTPStatus(status int) schemas.Class {
 		return schemas.ClassInvalidRequest
 	default:
 		return schemas.ClassPSPError
-	}
-}
-
-// outcomeOf is the schemas.Outcome of a failed attempt of the given class.
-func outcomeOf(c schemas.Class) schemas.Outcome {
-	switch c {
-	case schemas.ClassNone:
-		return schemas.OutcomeApproved
-	case schemas.ClassHardDecline, schemas.ClassSoftDecline, schemas.ClassCustomerError:
-		return schemas.OutcomeDeclined
-	default:
-		return schemas.OutcomeError
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payroute/payroute/psp"
 	"github.com/payroute/payroute/schemas"
 )
 
@@ -23,7 +24,7 @@ func TestDeclineCodeRows(t *testing.T) {
 				t.Fatalf("ClassifyDecline(%q) = %q, want %q", row.Code, got, row.Class)
 			}
 			out := c.Attempt(context.Background(), authorize("dc-"+row.Code, "psp-a", DeclineWith(row.Code)))
-			if out.Class != row.Class || out.PSPCode != row.Code || out.Outcome != outcomeOf(row.Class) {
+			if out.Class != row.Class || out.PSPCode != row.Code || out.Outcome != psp.OutcomeOf(row.Class) {
 				t.Fatalf("got %s/%q code %q, want %q", out.Outcome, out.Class, out.PSPCode, row.Class)
 			}
 			if row.Class == schemas.ClassSoftDecline && out.RetryAfter <= 0 {
@@ -147,7 +148,7 @@ func TestHTTPStatusRows(t *testing.T) {
 				t.Fatal(err)
 			}
 			out := c.Attempt(context.Background(), authorize("hs", "psp-x", TokenApprove))
-			if out.Class != r.want || out.Outcome != outcomeOf(r.want) || out.PSPCode != "some_code" {
+			if out.Class != r.want || out.Outcome != psp.OutcomeOf(r.want) || out.PSPCode != "some_code" {
 				t.Fatalf("got %+v, want %q", out, r.want)
 			}
 			if r.want == schemas.ClassRateLimited && out.RetryAfter != 2*time.Second {

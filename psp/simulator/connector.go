@@ -6,14 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"log/slog"
 	"net/http"
-	"net/http/httptrace"
 	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/payroute/payroute/psp"
@@ -24,7 +21,7 @@ import (
 const Kind = "simulator"
 
 func init() {
-	psp.RegisterKind(Kind, func(name string, a psp.Account) (psp.Connector, error) {
+	psp.RegisterKind(Kind, func(name string, a psp.Account, _ *slog.Logger) (psp.Connector, error) {
 		if a.Endpoint == "" {
 			return nil, errors.New("endpoint: required for kind simulator (e.g. " + psp.DefaultSimulatorEndpoint + ")")
 		}
@@ -71,9 +68,7 @@ func NewConnector(cfg ConnectorConfig) (*Connector, error) {
 	}
 	client := cfg.HTTPClient
 	if client == nil {
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.MaxIdleConnsPerHost = 64
-		client = &http.Client{Transport: tr}
+		client = psp.NewHTTPClient()
 	}
 	base := strings.TrimRight(cfg.BaseURL, "/") + "/v1/" + url.PathEscape(cfg.PSP) + "/payments"
 	return &Connector{psp: cfg.PSP, paymentURL: base, statusURL: base + "/", timeout: timeout, client: client}, nil
@@ -107,78 +102,27 @@ func (c *Connector) attempt(ctx context.Context, req psp.Request) psp.Outcome {
 		AuthorizationReference: req.AuthorizationReference,
 	})
 	if err != nil {
-		return failure(schemas.ClassInvalidRequest, "invalid_request", "encode request: "+err.Error())
+		return psp.Failure(schemas.ClassInvalidRequest, "invalid_request", "encode request: "+err.Error())
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-
-	// writes counts how often the request went out. Once it has, the PSP
-	// may have processed it.
-	var writes atomic.Int32
-	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
-		WroteRequest: func(i httptrace.WroteRequestInfo) {
-			if i.Err == nil {
-				writes.Add(1)
-			}
-		},
-	})
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.paymentURL, bytes.NewReader(body))
 	if err != nil {
-		return failure(schemas.ClassPSPError, "connection_error", err.Error())
+		return psp.Failure(schemas.ClassPSPError, "connection_error", err.Error())
 	}
 	hreq.Header.Set("Content-Type", "application/json")
 	hreq.Header.Set("Accept", "application/json")
 	// The key travels in the body only. An Idempotency-Key header would make
-	// net/http treat the POST as replayable and silently re-send it on a
-	// fresh connection after a written request broke; the re-send's answer
-	// (say a 503) would then hide that the first one may have been processed.
-
-	resp, err := c.client.Do(hreq)
+	// net/http treat the POST as replayable and re-send it on its own after
+	// a written request broke on a reused connection; psp.Send counts such
+	// re-sends and Reply.InDoubtIfResent guards against them, but without
+	// the header they cannot happen at all: a broken written request is
+	// simply in_doubt, and the status inquiry finds what became of it.
+	reply, err := psp.Send(c.client, hreq)
 	if err != nil {
-		return transportFailure(err, writes.Load() > 0)
+		return psp.SendFailure(err)
 	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		// The PSP had the request and started answering: in doubt.
-		return transportFailure(err, true)
-	}
-	out := classifyResponse(resp.StatusCode, resp.Header, raw)
-	if writes.Load() > 1 && out.Outcome == schemas.OutcomeError {
-		// Sent more than once (a transport-level re-send): an earlier copy
-		// may have been processed, so only a definite result counts.
-		out.Class = schemas.ClassInDoubt
-		out.Message = "request was re-sent after a broken connection; last answer: " + out.Message
-	}
-	return out
-}
-
-// transportFailure classifies an error from the HTTP exchange: once the
-// request was written the PSP may have processed it (in_doubt); before that
-// nothing was sent (psp_error).
-func transportFailure(err error, written bool) psp.Outcome {
-	code := "connection_error"
-	if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) {
-		code = "timeout"
-	} else if errors.Is(err, context.Canceled) {
-		code = "cancelled"
-	}
-	if written {
-		return failure(schemas.ClassInDoubt, code, "no answer after the request was sent: "+err.Error())
-	}
-	if errors.Is(err, syscall.ECONNREFUSED) {
-		code = "connection_refused"
-	}
-	return failure(schemas.ClassPSPError, code, "request not sent: "+err.Error())
-}
-
-func isTimeout(err error) bool {
-	var t interface{ Timeout() bool }
-	return errors.As(err, &t) && t.Timeout()
-}
-
-func failure(class schemas.Class, code, msg string) psp.Outcome {
-	return psp.Outcome{Outcome: outcomeOf(class), Class: class, PSPCode: code, Message: msg}
+	return reply.InDoubtIfResent(classifyResponse(reply.Status, reply.Header, reply.Body))
 }
 
 // classifyResponse turns an HTTP answer to a payment request into an Outcome.
@@ -186,7 +130,7 @@ func classifyResponse(status int, header http.Header, raw []byte) psp.Outcome {
 	if status == http.StatusOK || status == http.StatusPaymentRequired {
 		var pr PaymentResponse
 		if err := json.Unmarshal(raw, &pr); err != nil {
-			return failure(schemas.ClassPSPError, "malformed_response", "PSP answer is not JSON: "+err.Error())
+			return psp.Failure(schemas.ClassPSPError, "malformed_response", "PSP answer is not JSON: "+err.Error())
 		}
 		return classifyPayment(pr)
 	}
@@ -201,9 +145,12 @@ func classifyResponse(status int, header http.Header, raw []byte) psp.Outcome {
 	if msg == "" {
 		msg = http.StatusText(status)
 	}
-	out := failure(class, code, msg)
+	out := psp.Failure(class, code, msg)
 	if class == schemas.ClassRateLimited {
-		out.RetryAfter = retryAfter(er.RetryAfterMs, header.Get("Retry-After"))
+		out.RetryAfter = time.Duration(er.RetryAfterMs) * time.Millisecond
+		if out.RetryAfter <= 0 {
+			out.RetryAfter = psp.ParseRetryAfter(header.Get("Retry-After"))
+		}
 	}
 	return out
 }
@@ -223,7 +170,7 @@ func classifyPayment(pr PaymentResponse) psp.Outcome {
 	case StatusDeclined:
 		class, advised := ClassifyDecline(pr.Code, pr.IssuerCode, pr.AdviceCode)
 		out.Class = class
-		out.Outcome = outcomeOf(class)
+		out.Outcome = psp.OutcomeOf(class)
 		if pr.AdviceCode != "" {
 			out.Message = strings.TrimSpace(out.Message + " (merchant advice " + pr.AdviceCode + ")")
 		}
@@ -233,26 +180,8 @@ func classifyPayment(pr PaymentResponse) psp.Outcome {
 		}
 		return out
 	default:
-		return failure(schemas.ClassPSPError, "malformed_response", fmt.Sprintf("PSP answer has unknown status %q", pr.Status))
+		return psp.Failure(schemas.ClassPSPError, "malformed_response", fmt.Sprintf("PSP answer has unknown status %q", pr.Status))
 	}
-}
-
-func retryAfter(ms int64, header string) time.Duration {
-	if ms > 0 {
-		return time.Duration(ms) * time.Millisecond
-	}
-	if header == "" {
-		return 0
-	}
-	if secs, err := strconv.ParseInt(header, 10, 64); err == nil && secs >= 0 {
-		return time.Duration(secs) * time.Second
-	}
-	if t, err := http.ParseTime(header); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d
-		}
-	}
-	return 0
 }
 
 // Status asks the simulator what became of req.IdempotencyKey. A 404
@@ -271,16 +200,12 @@ func (c *Connector) Status(ctx context.Context, req psp.Request) (psp.StatusOutc
 		return psp.StatusOutcome{}, fmt.Errorf("simulator status: %w", err)
 	}
 	hreq.Header.Set("Accept", "application/json")
-	resp, err := c.client.Do(hreq)
+	reply, err := psp.Send(c.client, hreq)
 	if err != nil {
 		return psp.StatusOutcome{}, fmt.Errorf("simulator status %s: %w", c.psp, err)
 	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return psp.StatusOutcome{}, fmt.Errorf("simulator status %s: read: %w", c.psp, err)
-	}
-	switch resp.StatusCode {
+	raw := reply.Body
+	switch reply.Status {
 	case http.StatusOK:
 		var pr PaymentResponse
 		if err := json.Unmarshal(raw, &pr); err != nil {
@@ -301,6 +226,6 @@ func (c *Connector) Status(ctx context.Context, req psp.Request) (psp.StatusOutc
 	default:
 		var er ErrorResponse
 		_ = json.Unmarshal(raw, &er)
-		return psp.StatusOutcome{}, fmt.Errorf("simulator status %s: HTTP %d %s", c.psp, resp.StatusCode, er.Code)
+		return psp.StatusOutcome{}, fmt.Errorf("simulator status %s: HTTP %d %s", c.psp, reply.Status, er.Code)
 	}
 }

@@ -143,8 +143,9 @@ type pspState struct {
 	rng     *rand.Rand
 	down    bool
 	seq     int
-	records map[string]*record // by idempotency key
-	refs    map[string]*record // approved authorizations by reference
+	records map[string]*record  // by idempotency key
+	keys    map[string][]string // processed idempotency keys by payment id, in order
+	refs    map[string]*record  // approved authorizations by reference
 	ledger  []Approval
 	stats   PSPStats
 }
@@ -178,6 +179,7 @@ func New(cfg Configuration, opts ...Option) (*Server, error) {
 			profile: r,
 			rng:     rand.New(rand.NewPCG(seed, h.Sum64())),
 			records: map[string]*record{},
+			keys:    map[string][]string{},
 			refs:    map[string]*record{},
 		}
 		s.names = append(s.names, name)
@@ -348,6 +350,20 @@ func (s *Server) Approvals(paymentID string) int {
 		}
 	}
 	return n
+}
+
+// Keys lists the idempotency keys under which the simulator processed
+// requests of paymentID (approved or declined; not the ones answered with an
+// error), PSP by PSP in name order, each in arrival order.
+func (s *Server) Keys(paymentID string) []string {
+	var keys []string
+	for _, name := range s.names {
+		p := s.psps[name]
+		p.mu.Lock()
+		keys = append(keys, p.keys[paymentID]...)
+		p.mu.Unlock()
+	}
+	return keys
 }
 
 // Ledger returns every approval granted (all operations), oldest first.
@@ -622,6 +638,7 @@ func (s *Server) process(p *pspState, req PaymentRequest) plan {
 	}
 	rec.resp = resp
 	p.records[req.IdempotencyKey] = rec
+	p.keys[req.PaymentID] = append(p.keys[req.PaymentID], req.IdempotencyKey)
 	if hold {
 		p.stats.Timeouts++
 	}

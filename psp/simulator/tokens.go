@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/payroute/payroute/psp"
 	"github.com/payroute/payroute/schemas"
 )
 
@@ -104,11 +105,11 @@ func tokenBehaviour(token, pspName string, op schemas.Operation) tokenResult {
 		return tokenResult{effect: effDecline, code: "authentication_failed", message: "3-D Secure authentication failed"}
 	}
 	if code, ok := strings.CutPrefix(token, TokenDeclinePrefix); ok && declineCodePattern.MatchString(code) {
-		r, known := declineByCode[code]
+		r, known := declineByCode.Lookup(code)
 		return tokenResult{effect: effDecline, code: code, message: "declined: " + code, soft: known && r.Class == schemas.ClassSoftDecline}
 	}
 	if code, ok := strings.CutPrefix(token, TokenIssuerPrefix); ok && issuerCodePattern.MatchString(code) {
-		r, known := issuerByCode[code]
+		r, known := psp.IssuerCode(code)
 		return tokenResult{effect: effDecline, code: "issuer_declined", issuer: code, message: "declined by issuer: " + code, soft: known && r.Class == schemas.ClassSoftDecline}
 	}
 	if code, ok := strings.CutPrefix(token, TokenAdvicePrefix); ok && adviceCodePattern.MatchString(code) {
