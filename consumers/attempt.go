@@ -3,7 +3,6 @@ package consumers
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -12,100 +11,140 @@ import (
 	"github.com/payroute/payroute/schemas"
 )
 
-// attempt sends the payment to the PSP at rank (1-based) of the decision and
-// acts on the classified outcome (PRODUCT.md, Flow step 4):
+// step is one attempt to make: at which rank and PSP, and with which
+// idempotency key generation.
+type step struct {
+	rank   int
+	psp    string
+	method string
+	// authorizationReference is set for a follow-up (CAPTURE, VOID, REFUND).
+	authorizationReference string
+	followUp               bool
+	// token replaces the payment method token (a customer's re-entry).
+	token string
+}
+
+// idempotencyKey is stable per (payment, PSP, operation) across redelivery.
+// A customer's RETRY and a scheduled retry re-attempt a payment at a PSP
+// that already answered it, and the PSP stored that answer under the old
+// key: each retry, counted in the committed state, makes a new key.
+func (s step) idempotencyKey(st *PaymentState) string {
+	return psp.RetryIdempotencyKey(st.PaymentID, s.psp, st.Operation, st.CustomerRetries*1000+st.ScheduledRetries)
+}
+
+// attempt sends the payment to one PSP and acts on the classified outcome
+// (PRODUCT.md, Flow step 4):
 //
-//	approved                    → APPROVED
-//	hard or soft decline        → DECLINED (never failed over: declined anywhere)
-//	customer error              → ACTION_REQUIRED on the same PSP
-//	psp_error, rate_limited     → AttemptFailed on the next rank's retry topic, FAILED when none is left
-//	in_doubt, unresolved        → IN_DOUBT (never failed over blind)
-//	invalid_request             → REJECTED, and the input to the DLQ
-func (p *Processor) attempt(ctx context.Context, src *kgo.Record, req *schemas.PaymentRequested,
-	dec schemas.Decision, rank int, path []schemas.AttemptSummary) []*kgo.Record {
-	cand := dec.Candidates[rank-1]
-	preq := psp.Request{
-		PaymentID:      req.PaymentID,
-		IdempotencyKey: psp.IdempotencyKey(req.PaymentID, cand.PSP, req.Operation),
-		Operation:      req.Operation,
-		Method:         cand.Method,
-		AmountMinor:    req.AmountMinor,
-		Currency:       req.Currency,
-		MerchantID:     req.MerchantID,
-		PaymentMethod:  req.PaymentMethod,
+//	approved                 → APPROVED
+//	hard decline             → DECLINED, never retried anywhere
+//	soft decline             → DECLINED with retry advice, or a retry scheduled by a retry rule
+//	customer error           → ACTION_REQUIRED on the same PSP
+//	psp_error, rate_limited  → AttemptFailed on the next rank's retry topic, FAILED when none is left
+//	in_doubt, unresolved     → IN_DOUBT, never failed over blind
+//	invalid_request          → REJECTED, and the input to the DLQ
+//
+// Follow-ups never fail over: they must reach the PSP that authorized.
+func (p *Processor) attempt(ctx context.Context, w *work, src *kgo.Record, st *PaymentState, s step) {
+	req := st.Request
+	pm := req.PaymentMethod
+	if s.token != "" {
+		pm.Token = s.token
 	}
-	started := time.Now()
-	out := p.call(ctx, cand.PSP, preq)
-	finished := time.Now()
-	p.stats.attempts.Add(1)
+	preq := psp.Request{
+		PaymentID:              st.PaymentID,
+		IdempotencyKey:         s.idempotencyKey(st),
+		Operation:              req.Operation,
+		Method:                 s.method,
+		AmountMinor:            req.AmountMinor,
+		Currency:               req.Currency,
+		MerchantID:             req.MerchantID,
+		PaymentMethod:          pm,
+		AuthorizationReference: s.authorizationReference,
+	}
+	started := p.now()
+	out := p.call(ctx, s.psp, preq)
+	finished := p.now()
+	w.counts.attempts++
 
 	previous := ""
-	if len(path) > 0 {
-		previous = path[len(path)-1].PSP
+	if len(st.Path) > 0 {
+		previous = st.Path[len(st.Path)-1].PSP
 	}
-	number := int32(len(path) + 1)
+	number := int32(len(st.Path) + 1)
 	// Deterministic: re-processing the same input yields the same attempt id,
 	// which is what lets analytics count each attempt once.
-	attemptID := fmt.Sprintf("%s#%d", req.PaymentID, number)
+	attemptID := fmt.Sprintf("%s#%d", st.PaymentID, number)
 	summary := schemas.AttemptSummary{
-		AttemptID: attemptID, PSP: cand.PSP, Rank: int32(rank),
+		AttemptID: attemptID, PSP: s.psp, Rank: int32(s.rank),
 		Outcome: out.Outcome, Class: out.Class, PSPCode: out.PSPCode,
 	}
-	path = append(append([]schemas.AttemptSummary(nil), path...), summary)
+	st.Path = append(st.Path, summary)
+	st.PendingRank = 0
 	recorded := &schemas.AttemptRecorded{
-		AttemptID: attemptID, PaymentID: req.PaymentID, MerchantID: req.MerchantID,
-		AttemptNumber: number, Rank: int32(rank), PSP: cand.PSP, Method: cand.Method, PreviousPSP: previous,
+		AttemptID: attemptID, PaymentID: st.PaymentID, MerchantID: req.MerchantID,
+		AttemptNumber: number, Rank: int32(s.rank), PSP: s.psp, Method: s.method, PreviousPSP: previous,
 		Operation: req.Operation, AmountMinor: req.AmountMinor, Currency: req.Currency,
 		Outcome: out.Outcome, Class: out.Class, PSPCode: out.PSPCode, IssuerCode: out.IssuerCode,
 		Message: out.Message, PSPReference: out.Reference, IdempotencyKey: preq.IdempotencyKey,
 		LatencyMs:   out.Latency.Milliseconds(),
-		CardNetwork: req.PaymentMethod.Network, CardFunding: req.PaymentMethod.Funding,
-		CardBIN: req.PaymentMethod.BIN, IssuerCountry: req.PaymentMethod.IssuerCountry,
-		ConfigVersion: dec.ConfigVersion, RuleID: dec.RuleID,
+		CardNetwork: pm.Network, CardFunding: pm.Funding, CardBIN: pm.BIN, IssuerCountry: pm.IssuerCountry,
+		ConfigVersion: st.Decision.ConfigVersion, RuleID: st.Decision.RuleID,
 		StartedAtMs: started.UnixMilli(), FinishedAtMs: finished.UnixMilli(),
 	}
 	attemptRec, err := p.records.Attempt(recorded)
 	if err != nil {
-		panic(fmt.Sprintf("encode attempt of %s: %v", req.PaymentID, err))
+		panic(fmt.Sprintf("encode attempt of %s: %v", st.PaymentID, err))
 	}
-	outs := []*kgo.Record{attemptRec}
-	log := p.log.With("payment_id", req.PaymentID, "psp", cand.PSP, "rank", rank)
+	w.emit(attemptRec)
+	log := p.log.With("payment_id", st.PaymentID, "psp", s.psp, "rank", s.rank)
 
 	switch {
 	case out.Outcome == schemas.OutcomeApproved:
-		return append(outs, p.final(req, dec, path, schemas.StatusApproved, &out, "")...)
+		if !s.followUp && (req.Operation == schemas.OpAuthorize || req.Operation == schemas.OpCharge) {
+			st.AuthorizingPSP, st.AuthorizationReference = s.psp, out.Reference
+		}
+		p.finish(w, st, schemas.StatusApproved, &out, "")
+	case out.Class == schemas.ClassSoftDecline && !s.followUp && p.scheduleRetry(w, st, s, &out):
 	case out.Class == schemas.ClassHardDecline || out.Class == schemas.ClassSoftDecline:
-		return append(outs, p.final(req, dec, path, schemas.StatusDeclined, &out, out.Message)...)
+		p.finish(w, st, schemas.StatusDeclined, &out, out.Message)
 	case out.Class == schemas.ClassCustomerError:
-		return append(outs, p.final(req, dec, path, schemas.StatusActionRequired, &out, out.Message)...)
+		st.Phase = PhaseActionRequired
+		res := p.newResult(w, st, schemas.StatusActionRequired, out.Message)
+		fill(res, &out)
+		st.Result = res
+		w.counts.result(res.Status)
+		w.emit(p.resultRecord(res))
+		w.save(st)
 	case out.Class == schemas.ClassInDoubt:
 		log.Warn("attempt in doubt after the inquiry window", "code", out.PSPCode)
-		return append(outs, p.final(req, dec, path, schemas.StatusInDoubt, &out, out.Message)...)
+		p.finish(w, st, schemas.StatusInDoubt, &out, out.Message)
 	case out.Class == schemas.ClassInvalidRequest:
-		outs = append(outs, p.records.DeadLetter(src, "psp_invalid_request", "", fmt.Errorf("%s: %s %s", cand.PSP, out.PSPCode, out.Message)))
-		p.stats.deadLetter.Add(1)
-		return append(outs, p.final(req, dec, path, schemas.StatusRejected, &out, out.Message)...)
+		p.deadLetter(w, src, "psp_invalid_request", "", fmt.Errorf("%s: %s %s", s.psp, out.PSPCode, out.Message))
+		p.finish(w, st, schemas.StatusRejected, &out, out.Message)
 	case out.Class.FailsOver():
-		next := rank + 1
-		if next > len(dec.Candidates) || next > p.maxRanks {
-			log.Info("all ranks exhausted", "code", out.PSPCode)
-			return append(outs, p.final(req, dec, path, schemas.StatusFailed, &out, "all PSPs failed: "+out.Message)...)
+		next := s.rank + 1
+		if s.followUp || next > len(st.Decision.Candidates) || next > p.maxRanks {
+			log.Info("no rank left", "code", out.PSPCode)
+			p.finish(w, st, schemas.StatusFailed, &out, "all PSPs failed: "+out.Message)
+			return
 		}
-		log.Info("failing over", "to", dec.Candidates[next-1].PSP, "class", out.Class, "code", out.PSPCode)
+		log.Info("failing over", "to", st.Decision.Candidates[next-1].PSP, "class", out.Class, "code", out.PSPCode)
 		retry, err := p.records.Retry(&schemas.AttemptFailed{
-			PaymentID: req.PaymentID, Request: *req, Decision: dec, NextRank: int32(next),
-			Failure: summary, Path: path, Message: out.Message, FailedAtMs: finished.UnixMilli(),
+			PaymentID: st.PaymentID, Request: *req, Decision: st.Decision, NextRank: int32(next),
+			Failure: summary, Path: st.Path, Message: out.Message, FailedAtMs: finished.UnixMilli(),
 		})
 		if err != nil {
-			panic(fmt.Sprintf("encode retry of %s: %v", req.PaymentID, err))
+			panic(fmt.Sprintf("encode retry of %s: %v", st.PaymentID, err))
 		}
-		p.stats.failovers.Add(1)
-		return append(outs, retry)
+		w.counts.failovers++
+		w.emit(retry)
+		st.Phase, st.PendingRank = PhaseInFlight, next
+		w.save(st)
 	default:
-		// A connector returned a class payroute does not know: stop here rather
-		// than guess, and say so. Unknown codes never fail over.
+		// A connector returned a class payroute does not know: stop here
+		// rather than guess, and say so. Unknown codes never fail over.
 		log.Error("unknown outcome class", "class", out.Class, "outcome", out.Outcome)
-		return append(outs, p.final(req, dec, path, schemas.StatusFailed, &out, "unclassified PSP outcome")...)
+		p.finish(w, st, schemas.StatusFailed, &out, "unclassified PSP outcome")
 	}
 }
 
@@ -158,27 +197,55 @@ func (p *Processor) call(ctx context.Context, name string, req psp.Request) psp.
 	return *resolved
 }
 
-// final builds the one final result of a payment.
-func (p *Processor) final(req *schemas.PaymentRequested, dec schemas.Decision, path []schemas.AttemptSummary,
-	status schemas.Status, last *psp.Outcome, reason string) []*kgo.Record {
+// newResult builds a result of the payment as it stands.
+func (p *Processor) newResult(w *work, st *PaymentState, status schemas.Status, reason string) *schemas.PaymentResult {
 	res := &schemas.PaymentResult{
-		PaymentID: req.PaymentID, MerchantID: req.MerchantID, Operation: req.Operation,
-		Status: status, AmountMinor: req.AmountMinor, Currency: req.Currency,
-		AttemptCount: int32(len(path)), Path: path, Reason: reason,
-		ConfigVersion: dec.ConfigVersion, RuleID: dec.RuleID,
-		RequestedAtMs: req.RequestedAtMs, CompletedAtMs: time.Now().UnixMilli(),
+		PaymentID: st.PaymentID, Operation: st.Operation, Status: status,
+		AmountMinor: st.AmountMinor, Currency: st.Currency,
+		AttemptCount: int32(len(st.Path)), Path: st.Path, Reason: reason,
+		ConfigVersion: st.Decision.ConfigVersion, RuleID: st.Decision.RuleID,
+		CompletedAtMs: w.now.UnixMilli(),
 	}
-	if len(path) > 0 {
-		res.FirstPSP = path[0].PSP
-		res.PSP = path[len(path)-1].PSP
+	if st.Request != nil {
+		res.MerchantID = st.Request.MerchantID
+		res.RequestedAtMs = st.Request.RequestedAtMs
 	}
-	if last != nil {
-		res.PSPReference = last.Reference
-		res.Class = last.Class
-		res.PSPCode = last.PSPCode
-		if status == schemas.StatusDeclined && last.Class == schemas.ClassSoftDecline {
-			res.RetryAfterMs = last.RetryAfter.Milliseconds()
-		}
+	if len(st.Path) > 0 {
+		res.FirstPSP = st.Path[0].PSP
+		res.PSP = st.Path[len(st.Path)-1].PSP
 	}
-	return p.resultRecord(res)
+	return res
+}
+
+func fill(res *schemas.PaymentResult, last *psp.Outcome) {
+	if last == nil {
+		return
+	}
+	res.PSPReference = last.Reference
+	res.Class = last.Class
+	res.PSPCode = last.PSPCode
+	if res.Status == schemas.StatusDeclined && last.Class == schemas.ClassSoftDecline {
+		res.RetryAfterMs = last.RetryAfter.Milliseconds()
+	}
+}
+
+// finish publishes the payment's one final result and keeps it in state to
+// answer duplicates.
+func (p *Processor) finish(w *work, st *PaymentState, status schemas.Status, last *psp.Outcome, reason string) {
+	res := p.newResult(w, st, status, reason)
+	fill(res, last)
+	p.publishFinal(w, st, res)
+}
+
+func (p *Processor) publishFinal(w *work, st *PaymentState, res *schemas.PaymentResult) {
+	st.Phase = PhaseFinal
+	st.Result = res
+	st.Scheduled = nil
+	st.PendingRank = 0
+	// The request is needed only to attempt the payment again; a final
+	// payment keeps what duplicates and follow-ups need.
+	st.Request = nil
+	w.counts.result(res.Status)
+	w.emit(p.resultRecord(res))
+	w.save(st)
 }

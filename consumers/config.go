@@ -12,6 +12,20 @@ type Configuration struct {
 	// Group is the Kafka consumer group of the processors. Every instance in
 	// one group shares the payment partitions; scale out by adding instances.
 	Group string `yaml:"group"`
+	// InstanceID names this instance; its Kafka transactional id is
+	// <group>-<instance_id>. It must be unique among running instances and is
+	// best stable across restarts (a pod name, a host name): a restarted
+	// instance with the same id fences its previous incarnation's transaction
+	// at once instead of waiting for it to time out. Empty: the host name
+	// plus a random suffix.
+	InstanceID string `yaml:"instance_id"`
+	// TransactionTimeout bounds one batch's transaction: a crashed instance's
+	// open transaction is aborted by the broker after this long. It must
+	// exceed the longest batch, in-doubt inquiries included.
+	TransactionTimeout time.Duration `yaml:"transaction_timeout"`
+	// StateRetention is how long a final payment's state is kept to answer
+	// duplicates; after it, a duplicate PaymentRequested is a new payment.
+	StateRetention time.Duration `yaml:"state_retention"`
 	// MaxPollRecords bounds the records taken in one poll, and so the work in
 	// flight between two offset commits.
 	MaxPollRecords int `yaml:"max_poll_records"`
@@ -30,6 +44,8 @@ type Configuration struct {
 func DefaultConfiguration() Configuration {
 	return Configuration{
 		Group:                  "payroute-processor",
+		TransactionTimeout:     time.Minute,
+		StateRetention:         7 * 24 * time.Hour,
 		MaxPollRecords:         500,
 		AttemptTimeout:         30 * time.Second,
 		InDoubtWindow:          20 * time.Second,
@@ -48,6 +64,15 @@ func (c Configuration) Validate() error {
 	}
 	if c.AttemptTimeout <= 0 {
 		errs = append(errs, config.Errorf("attempt_timeout", "must be > 0"))
+	}
+	if c.TransactionTimeout < time.Second {
+		errs = append(errs, config.Errorf("transaction_timeout", "must be >= 1s"))
+	}
+	if c.TransactionTimeout <= c.InDoubtWindow {
+		errs = append(errs, config.Errorf("transaction_timeout", "must exceed in_doubt_window (%s): a batch waits out in-doubt inquiries inside its transaction", c.InDoubtWindow))
+	}
+	if c.StateRetention < time.Hour {
+		errs = append(errs, config.Errorf("state_retention", "must be >= 1h: it is the window in which duplicates are recognized"))
 	}
 	if c.InDoubtWindow < 0 {
 		errs = append(errs, config.Errorf("in_doubt_window", "must be >= 0"))

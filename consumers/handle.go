@@ -5,32 +5,79 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/payroute/payroute/schemas"
 )
 
-// RouteError is the router's typed refusal; the processor needs only its
+// Header set on a result that answers a duplicate request by republishing
+// the result already published for that payment.
+const HeaderReplay = "payroute.replay"
+
+// routeReasoner is the router's typed refusal; the processor needs only its
 // machine-readable reason.
 type routeReasoner interface{ RouteReason() string }
 
-// handle processes one input record and returns every record it emits.
-// It never returns nothing for an input: a payment either moves on (retry
-// topic), ends (result), or is refused (DLQ, plus REJECTED when its id is known).
-func (p *Processor) handle(ctx context.Context, rec *kgo.Record) []*kgo.Record {
-	if rec.Topic == p.topics.Requested {
-		return p.handleRequested(ctx, rec)
+// handle processes one input record. It never drops an input silently: a
+// payment either moves on (retry topic, schedule), ends (result), is
+// answered from state (duplicate), or is refused (DLQ, plus REJECTED when
+// its id is known and it is not a duplicate of a known payment).
+func (p *Processor) handle(ctx context.Context, w *work, rec *kgo.Record) {
+	w.counts.records++
+	switch {
+	case rec.Topic == p.topics.Requested:
+		p.handleRequested(ctx, w, rec)
+	case rec.Topic == p.topics.FollowUps:
+		p.handleFollowUp(ctx, w, rec)
+	case rec.Topic == p.topics.Actions:
+		p.handleAction(ctx, w, rec)
+	default:
+		if rank, ok := p.topics.RankOf(rec.Topic); ok {
+			p.handleRetry(ctx, w, rec, rank)
+		} else if tier, ok := p.topics.DelayOf(rec.Topic); ok {
+			p.handleDelayed(ctx, w, rec, tier.Topic)
+		} else {
+			p.deadLetter(w, rec, "unexpected_topic", "", fmt.Errorf("processor does not read topic %q", rec.Topic))
+		}
 	}
-	if rank, ok := p.topics.RankOf(rec.Topic); ok {
-		return p.handleRetry(ctx, rec, rank)
-	}
-	return p.deadLetter(rec, "unexpected_topic", "", fmt.Errorf("processor does not read topic %q", rec.Topic))
 }
 
-// handleRequested is the RequestConsumer: decode, validate, route, attempt rank 1.
-func (p *Processor) handleRequested(ctx context.Context, rec *kgo.Record) []*kgo.Record {
+// handleRequested is the RequestConsumer: decode, validate, deduplicate,
+// route, attempt rank 1. Follow-ups are re-keyed to the payment they follow.
+func (p *Processor) handleRequested(ctx context.Context, w *work, rec *kgo.Record) {
+	req, ok := p.decodeRequest(w, rec)
+	if !ok {
+		return
+	}
+	if req.Operation.IsFollowUp() {
+		// The authorization's state lives with the authorization's partition:
+		// hand the request, as received, to its owner.
+		w.emit(&kgo.Record{Topic: p.topics.FollowUps, Key: []byte(req.ReferencePaymentID), Value: rec.Value, Headers: rec.Headers})
+		return
+	}
+	if p.answerDuplicate(w, req.PaymentID) {
+		return
+	}
+	dec, err := p.router.Route(req)
+	if err != nil {
+		reason := "routing"
+		var rr routeReasoner
+		if errors.As(err, &rr) {
+			reason = "routing:" + rr.RouteReason()
+		}
+		p.reject(w, rec, req, req.PaymentID, reason, "routing", err)
+		return
+	}
+	st := &PaymentState{PaymentID: req.PaymentID, Phase: PhaseInFlight, Request: req, Decision: dec,
+		Operation: req.Operation, AmountMinor: req.AmountMinor, Currency: req.Currency}
+	cand := dec.Candidates[0]
+	p.attempt(ctx, w, rec, st, step{rank: 1, psp: cand.PSP, method: cand.Method})
+}
+
+// decodeRequest decodes and validates a PaymentRequested, refusing it (DLQ,
+// and REJECTED where its id is readable) when it is bad.
+func (p *Processor) decodeRequest(w *work, rec *kgo.Record) (*schemas.PaymentRequested, bool) {
 	req, err := p.decoder.DecodePaymentRequested(rec.Value)
 	if err != nil {
 		reason, field := "undecodable", ""
@@ -42,29 +89,69 @@ func (p *Processor) handleRequested(ctx context.Context, rec *kgo.Record) []*kgo
 		if req != nil && req.PaymentID != "" {
 			paymentID = req.PaymentID
 		}
-		return p.reject(rec, req, paymentID, reason, field, err)
+		p.reject(w, rec, req, paymentID, reason, field, err)
+		return nil, false
 	}
-	if string(rec.Key) != req.PaymentID {
+	key := req.PaymentID
+	if req.Operation.IsFollowUp() && rec.Topic == p.topics.FollowUps {
+		key = req.ReferencePaymentID
+	}
+	if string(rec.Key) != key {
 		// Keying by payment_id is what co-partitions a payment's topics; a
 		// wrong key would split one payment across two owners.
-		return p.reject(rec, req, req.PaymentID, "key_mismatch", "payment_id",
-			fmt.Errorf("record key %q is not the payment_id %q", rec.Key, req.PaymentID))
+		p.reject(w, rec, req, req.PaymentID, "key_mismatch", "payment_id",
+			fmt.Errorf("record key %q is not the payment_id %q", rec.Key, key))
+		return nil, false
 	}
-	dec, err := p.router.Route(req)
-	if err != nil {
-		reason := "routing"
-		var rr routeReasoner
-		if errors.As(err, &rr) {
-			reason = "routing:" + rr.RouteReason()
-		}
-		return p.reject(rec, req, req.PaymentID, reason, "routing", err)
+	return req, true
+}
+
+// answerDuplicate answers a request for a payment that already has state:
+// a finished payment's result (or the ACTION_REQUIRED it awaits) is
+// published again, marked as a replay; a payment still in flight gets
+// nothing now, since its final result is on its way. Either way no second
+// payment starts.
+func (p *Processor) answerDuplicate(w *work, paymentID string) bool {
+	st, ok := w.view.get(paymentID)
+	if !ok {
+		return false
 	}
-	return p.attempt(ctx, rec, req, dec, 1, nil)
+	w.counts.duplicates++
+	p.log.Info("duplicate request", "payment_id", paymentID, "phase", st.Phase)
+	if (st.Phase == PhaseFinal || st.Phase == PhaseActionRequired) && st.Result != nil {
+		rec := p.resultRecord(st.Result)
+		rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: HeaderReplay, Value: []byte("duplicate_request")})
+		w.emit(rec)
+	}
+	return true
 }
 
 // handleRetry is the RetryConsumer of one rank: it attempts the rank's PSP
 // with the decision the payment started with.
-func (p *Processor) handleRetry(ctx context.Context, rec *kgo.Record, rank int) []*kgo.Record {
+func (p *Processor) handleRetry(ctx context.Context, w *work, rec *kgo.Record, rank int) {
+	f, st, ok := p.decodeRetry(w, rec)
+	if !ok {
+		return
+	}
+	if int(f.NextRank) != rank || rank > len(f.Decision.Candidates) {
+		p.deadLetter(w, rec, "rank_mismatch", "next_rank",
+			fmt.Errorf("record for rank %d (of %d candidates) on the rank-%d topic", f.NextRank, len(f.Decision.Candidates), rank))
+		p.finish(w, st, schemas.StatusFailed, nil, "retry record on the wrong rank")
+		return
+	}
+	if st.Phase != PhaseInFlight || st.PendingRank != rank {
+		// Already moved past this rank: a stale copy, nothing to do.
+		w.counts.duplicates++
+		return
+	}
+	cand := f.Decision.Candidates[rank-1]
+	p.attempt(ctx, w, rec, st, step{rank: rank, psp: cand.PSP, method: cand.Method})
+}
+
+// decodeRetry reads an AttemptFailed and the state of its payment. The
+// event is self-contained, so a payment whose state is missing (it cannot
+// be, with transactions, unless state retention passed) carries on from it.
+func (p *Processor) decodeRetry(w *work, rec *kgo.Record) (*schemas.AttemptFailed, *PaymentState, bool) {
 	var f schemas.AttemptFailed
 	if err := p.decoder.Decode(rec.Value, &f); err != nil {
 		reason := "undecodable"
@@ -72,31 +159,45 @@ func (p *Processor) handleRetry(ctx context.Context, rec *kgo.Record, rank int) 
 		if errors.As(err, &de) {
 			reason = de.Reason()
 		}
-		// A retry record is payroute's own output, so this is a bug or a foreign
-		// writer; the payment was accepted and must still end, so it ends FAILED.
-		outs := p.deadLetter(rec, reason, "", err)
-		if id := string(rec.Key); id != "" {
-			outs = append(outs, p.final(&schemas.PaymentRequested{PaymentID: id}, schemas.Decision{}, nil,
-				schemas.StatusFailed, nil, "retry record unreadable: "+err.Error())...)
+		// A retry record is payroute's own output, so this is a bug or a
+		// foreign writer. The payment was accepted and must still end.
+		p.deadLetter(w, rec, reason, "", err)
+		if st, ok := w.view.get(string(rec.Key)); ok && st.Phase != PhaseFinal {
+			p.finish(w, st, schemas.StatusFailed, nil, "retry record unreadable: "+err.Error())
 		}
-		return outs
+		return nil, nil, false
 	}
-	if int(f.NextRank) != rank || rank > len(f.Decision.Candidates) {
-		return append(p.deadLetter(rec, "rank_mismatch", "next_rank",
-			fmt.Errorf("record for rank %d (of %d candidates) on the rank-%d topic", f.NextRank, len(f.Decision.Candidates), rank)),
-			p.final(&f.Request, f.Decision, f.Path, schemas.StatusFailed, nil, "retry record on the wrong rank")...)
+	st, ok := w.view.get(f.PaymentID)
+	if !ok {
+		p.log.Warn("retry for a payment without state; continuing from the event", "payment_id", f.PaymentID, "topic", rec.Topic)
+		req := f.Request
+		st = &PaymentState{PaymentID: f.PaymentID, Phase: PhaseInFlight, Request: &req, Decision: f.Decision,
+			Path: f.Path, PendingRank: int(f.NextRank), Operation: req.Operation, AmountMinor: req.AmountMinor, Currency: req.Currency}
+		if _, isDelay := p.topics.DelayOf(rec.Topic); isDelay {
+			st.Phase = PhaseScheduled
+		}
 	}
-	return p.attempt(ctx, rec, &f.Request, f.Decision, rank, f.Path)
+	if st.Phase == PhaseFinal {
+		w.counts.duplicates++
+		return nil, nil, false
+	}
+	return &f, st, true
 }
 
 // reject refuses an input: the raw record to the DLQ with the reason, and a
 // REJECTED result when a payment id is known, so its producer hears back.
-func (p *Processor) reject(rec *kgo.Record, req *schemas.PaymentRequested, paymentID, reason, field string, cause error) []*kgo.Record {
+// An id that already belongs to a payment gets no REJECTED: that payment's
+// one final result is its own.
+func (p *Processor) reject(w *work, rec *kgo.Record, req *schemas.PaymentRequested, paymentID, reason, field string, cause error) {
 	p.log.Warn("payment rejected", "payment_id", paymentID, "reason", reason, "field", field,
 		"topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "err", cause)
-	outs := p.deadLetter(rec, reason, field, cause)
+	p.deadLetter(w, rec, reason, field, cause)
 	if paymentID == "" {
-		return outs
+		return
+	}
+	if _, known := w.view.get(paymentID); known {
+		w.counts.duplicates++
+		return
 	}
 	base := schemas.PaymentRequested{PaymentID: paymentID}
 	if req != nil {
@@ -106,28 +207,25 @@ func (p *Processor) reject(rec *kgo.Record, req *schemas.PaymentRequested, payme
 	if !slices.Contains(schemas.Operations, base.Operation) {
 		base.Operation = schemas.OpUnknown
 	}
-	res := &schemas.PaymentResult{
-		PaymentID: paymentID, MerchantID: base.MerchantID, Operation: base.Operation,
-		Status: schemas.StatusRejected, AmountMinor: base.AmountMinor, Currency: base.Currency,
-		Class: schemas.ClassInvalidRequest, Reason: reason + ": " + cause.Error(),
-		RequestedAtMs: base.RequestedAtMs, CompletedAtMs: time.Now().UnixMilli(),
-	}
-	return append(outs, p.resultRecord(res)...)
+	st := &PaymentState{PaymentID: paymentID, Request: &base, Operation: base.Operation,
+		AmountMinor: base.AmountMinor, Currency: base.Currency}
+	res := p.newResult(w, st, schemas.StatusRejected, reason+": "+cause.Error())
+	res.Class = schemas.ClassInvalidRequest
+	p.publishFinal(w, st, res)
 }
 
-func (p *Processor) deadLetter(rec *kgo.Record, reason, field string, cause error) []*kgo.Record {
-	p.stats.deadLetter.Add(1)
-	return []*kgo.Record{p.records.DeadLetter(rec, reason, field, cause)}
+func (p *Processor) deadLetter(w *work, rec *kgo.Record, reason, field string, cause error) {
+	w.counts.deadLetters++
+	w.emit(p.records.DeadLetter(rec, reason, field, cause))
 }
 
-// resultRecord encodes a final result. Results are built from decoded,
-// validated values, so an encoding failure is a bug: it panics rather than
-// lose a payment's only final result without a trace.
-func (p *Processor) resultRecord(res *schemas.PaymentResult) []*kgo.Record {
+// resultRecord encodes a result. Results are built from decoded, validated
+// values, so an encoding failure is a bug: it panics, which fails the batch
+// (see processBatch) rather than commit past a payment with no result.
+func (p *Processor) resultRecord(res *schemas.PaymentResult) *kgo.Record {
 	r, err := p.records.Result(res)
 	if err != nil {
 		panic(fmt.Sprintf("encode result of %s: %v", res.PaymentID, err))
 	}
-	p.stats.result(res.Status)
-	return []*kgo.Record{r}
+	return r
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"testing"
 	"time"
 
@@ -18,22 +19,40 @@ import (
 	"github.com/payroute/payroute/schemas"
 )
 
-// stack is a processor on an embedded broker with simulated PSPs.
+// stack is processors on an embedded broker with simulated PSPs.
 type stack struct {
+	kcfg    kafka.Configuration
 	cluster *kafka.Cluster
 	sim     *simulator.Server
+	reg     *psp.Registry
+	router  *router.Router
 	serde   *schemas.Serde
 	records *producers.Records
 	proc    *consumers.Processor
 	client  *kgo.Client
 }
 
+// stackOptions shape a stack; the zero value is the default.
+type stackOptions struct {
+	profiles   map[string]simulator.Profile // extra or replaced simulated PSPs
+	delayTiers []time.Duration
+	processor  func(*consumers.Configuration)
+	noStart    bool // do not start a processor
+}
+
 func newStack(t *testing.T, mutate func(*consumers.Configuration)) *stack {
+	return newStackWith(t, stackOptions{processor: mutate})
+}
+
+func newStackWith(t *testing.T, o stackOptions) *stack {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	kcfg := kafka.DefaultConfiguration()
 	kcfg.Partitions = 3
+	if o.delayTiers != nil {
+		kcfg.RetryDelayTiers = o.delayTiers
+	}
 	emb, err := kafka.NewEmbedded(kcfg)
 	if err != nil {
 		t.Fatal(err)
@@ -44,11 +63,15 @@ func newStack(t *testing.T, mutate func(*consumers.Configuration)) *stack {
 		t.Fatal(err)
 	}
 	fast := simulator.Profile{Latency: time.Millisecond}
-	sim, err := simulator.New(simulator.Configuration{Listen: "127.0.0.1:0", Seed: 7, MaxHold: 5 * time.Second,
-		PSPs: map[string]simulator.Profile{
-			"psp-a": fast, "psp-b": fast,
-			"test-failure": {Preset: "test-failure"}, "test-success": {Preset: "test-success"},
-		}})
+	profiles := map[string]simulator.Profile{
+		"psp-a": fast, "psp-b": fast,
+		"test-failure": {Preset: "test-failure"}, "test-success": {Preset: "test-success"},
+	}
+	for name, prof := range o.profiles {
+		profiles[name] = prof
+	}
+	sim, err := simulator.New(simulator.Configuration{Listen: "127.0.0.1:0", Seed: 7, MaxHold: 5 * time.Second, PSPs: profiles},
+		simulator.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,17 +94,42 @@ func newStack(t *testing.T, mutate func(*consumers.Configuration)) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	records := producers.NewRecords(serde, cluster.Topics())
-	ccfg := consumers.DefaultConfiguration()
-	ccfg.InDoubtWindow = 3 * time.Second
-	ccfg.InDoubtInitialInterval = 50 * time.Millisecond
-	if mutate != nil {
-		mutate(&ccfg)
-	}
-	proc, err := consumers.New(ccfg, cluster, serde, records, r, reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	client, err := cluster.NewClient()
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(client.Close)
+	s := &stack{kcfg: kcfg, cluster: cluster, sim: sim, reg: reg, router: r, serde: serde,
+		records: producers.NewRecords(serde, cluster.Topics()), client: client}
+	if !o.noStart {
+		s.proc = s.startProcessor(t, o.processor, nil)
+	}
+	return s
+}
+
+// startProcessor starts one more processor in the stack's group.
+func (s *stack) startProcessor(t *testing.T, mutate func(*consumers.Configuration), retries consumers.RetryPolicy) *consumers.Processor {
+	t.Helper()
+	ccfg := consumers.DefaultConfiguration()
+	ccfg.InDoubtWindow = 3 * time.Second
+	ccfg.InDoubtInitialInterval = 50 * time.Millisecond
+	ccfg.TransactionTimeout = 10 * time.Second
+	if mutate != nil {
+		mutate(&ccfg)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	proc, err := consumers.New(ccfg, s.cluster, s.serde, s.records, s.router, s.reg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if retries != nil {
+		proc.SetRetryPolicy(retries)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 	if err := proc.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -90,12 +138,7 @@ func newStack(t *testing.T, mutate func(*consumers.Configuration)) *stack {
 			t.Errorf("processor stopped with %v", err)
 		}
 	})
-	client, err := cluster.NewClient()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(client.Close)
-	return &stack{cluster: cluster, sim: sim, serde: serde, records: records, proc: proc, client: client}
+	return proc
 }
 
 func payment(id, token string, candidates ...string) *schemas.PaymentRequested {
@@ -159,26 +202,55 @@ func (s *stack) readTopic(t *testing.T, topic string, want int) []*kgo.Record {
 	return out
 }
 
+// results reads payments.results until want payments have a final result
+// and fails on a second final result for any payment. Replays (answers to
+// duplicate requests, marked with HeaderReplay) and ACTION_REQUIRED (not
+// final) are returned apart.
 func (s *stack) results(t *testing.T, want int) map[string]schemas.PaymentResult {
 	t.Helper()
-	out := map[string]schemas.PaymentResult{}
-	for _, r := range s.readTopic(t, s.cluster.Topics().Results, want) {
-		var res schemas.PaymentResult
-		if err := s.serde.Decode(r.Value, &res); err != nil {
-			t.Fatal(err)
-		}
-		if string(r.Key) != res.PaymentID {
-			t.Errorf("result key %q for payment %q", r.Key, res.PaymentID)
-		}
-		if _, dup := out[res.PaymentID]; dup {
-			t.Errorf("payment %s has two final results", res.PaymentID)
-		}
-		out[res.PaymentID] = res
+	final, _ := s.resultsAndReplays(t, want)
+	return final
+}
+
+func (s *stack) resultsAndReplays(t *testing.T, want int) (final map[string]schemas.PaymentResult, others []schemas.PaymentResult) {
+	t.Helper()
+	final = map[string]schemas.PaymentResult{}
+	cl, err := s.cluster.NewClient(kgo.ConsumeTopics(s.cluster.Topics().Results), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if len(out) != want {
-		t.Fatalf("got results for %d payments, want %d", len(out), want)
+	defer cl.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	var settle time.Time
+	for time.Now().Before(deadline) && (settle.IsZero() || time.Now().Before(settle)) {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			var res schemas.PaymentResult
+			if err := s.serde.Decode(r.Value, &res); err != nil {
+				t.Fatal(err)
+			}
+			if string(r.Key) != res.PaymentID {
+				t.Errorf("result key %q for payment %q", r.Key, res.PaymentID)
+			}
+			if producers.HeaderValue(r, consumers.HeaderReplay) != "" || res.Status == schemas.StatusActionRequired {
+				others = append(others, res)
+				return
+			}
+			if prev, dup := final[res.PaymentID]; dup {
+				t.Errorf("payment %s has two final results: %s then %s", res.PaymentID, prev.Status, res.Status)
+			}
+			final[res.PaymentID] = res
+		})
+		cancel()
+		if len(final) >= want && settle.IsZero() {
+			settle = time.Now().Add(300 * time.Millisecond)
+		}
 	}
-	return out
+	if len(final) != want {
+		t.Fatalf("got final results for %d payments, want %d", len(final), want)
+	}
+	return final, others
 }
 
 func pathPSPs(res schemas.PaymentResult) []string {
@@ -233,7 +305,12 @@ func TestSeedScenarios(t *testing.T) {
 		recs = append(recs, s.request(t, c.p))
 	}
 	s.publish(t, recs...)
-	results := s.results(t, len(cases))
+	// The user-error payment waits for the customer: its ACTION_REQUIRED is
+	// not final.
+	results, others := s.resultsAndReplays(t, len(cases)-1)
+	for _, r := range others {
+		results[r.PaymentID] = r
+	}
 	attempts := map[string]int{}
 	for _, r := range s.readTopic(t, s.cluster.Topics().Attempts, 15) {
 		var a schemas.AttemptRecorded
@@ -385,7 +462,10 @@ func TestRedeliveryNeverApprovesTwice(t *testing.T) {
 	s.results(t, 1)
 	again := s.request(t, payment("p-dup", "tok_approve", "psp-a"))
 	s.publish(t, again)
-	s.readTopic(t, s.cluster.Topics().Results, 2)
+	_, replays := s.resultsAndReplays(t, 1)
+	if len(replays) != 1 || replays[0].Status != schemas.StatusApproved {
+		t.Fatalf("the duplicate got %v, want the approval replayed", replays)
+	}
 	if n := s.sim.Approvals("p-dup"); n != 1 {
 		t.Fatalf("simulator approvals %d after redelivery, want 1", n)
 	}

@@ -1,23 +1,46 @@
 // Package consumers holds the payment processor: the Kafka consumer that
-// reads payments.requested and every payments.retry.rank-<n> topic, routes
-// each payment, attempts it at the PSP of the rank it is at, and emits the
-// attempt, the next retry or the final result.
+// reads payments.requested, every payments.retry.rank-<n> and
+// payments.retry.delay-<tier> topic, payments.actions and
+// payments.followups; routes each payment, attempts it at the PSP of the
+// rank it is at, and emits the attempt, the next retry or the final result.
 //
-// Delivery: the processor disables auto-commit and commits a polled batch's
-// offsets only after every output record of that batch is acknowledged by
-// the brokers (acks=all, idempotent producer). A crash between the two
-// re-processes the batch; the PSP idempotency key, stable per (payment, PSP,
-// operation), makes the re-sent attempts land on the PSP's stored result
-// instead of charging twice. Rebalances are blocked while a batch is in
-// hand (BlockRebalanceOnPoll), so a clean hand-over never re-processes.
+// # Exactly once
+//
+// Each polled batch is one Kafka transaction (kgo.GroupTransactSession):
+// the batch's outputs (results, attempts, retries, dead letters), the
+// changes of payment state on the compacted payments.state changelog, and
+// the input offsets commit together or not at all. A read_committed
+// consumer of payments.results therefore sees one final result per payment
+// whatever crashes or rebalances happen. What a transaction cannot cover is
+// the PSP call itself: a batch aborted after its PSP calls is processed
+// again, and the PSP idempotency key, stable per (payment, PSP, operation),
+// makes the repeated call return the PSP's stored outcome instead of
+// charging twice.
+//
+// # State
+//
+// Every topic carrying a payment is keyed by payment_id and has the same
+// partition count, and the group uses the range balancer, which gives an
+// instance the same partition numbers of every topic. So the instance that
+// owns partition p of payments.requested also owns p of every retry topic
+// and of payments.state, and holds the state of those payments in memory,
+// restored from the changelog when the partition is assigned (the Kafka
+// Streams / goka table pattern). Follow-ups (CAPTURE, VOID, REFUND) name
+// another payment, which may live in another partition; they are re-keyed
+// by that payment onto payments.followups so its owner handles them.
 package consumers
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -53,13 +76,20 @@ type Processor struct {
 	records    *producers.Records
 	router     Router
 	connectors Connectors
+	retries    RetryPolicy
 	log        *slog.Logger
 	stats      *Stats
+	store      *Store
+	now        func() time.Time
 
-	client *kgo.Client
+	sess   *kgo.GroupTransactSession
 	cancel context.CancelFunc
 	done   chan struct{}
 	err    error
+	killed atomic.Bool
+
+	pauseMu sync.Mutex
+	paused  map[topicPartition]time.Time // delay partitions paused until their head is due
 }
 
 // New builds a processor; Start connects it.
@@ -71,40 +101,56 @@ func New(cfg Configuration, cluster *kafka.Cluster, decoder Decoder, records *pr
 	if log == nil {
 		log = slog.Default()
 	}
+	if cfg.InstanceID == "" {
+		host, _ := os.Hostname()
+		var b [3]byte
+		_, _ = rand.Read(b[:])
+		cfg.InstanceID = host + "-" + hex.EncodeToString(b[:])
+	}
 	return &Processor{
 		cfg: cfg, cluster: cluster, topics: cluster.Topics(), maxRanks: cluster.Config().MaxRanks,
 		decoder: decoder, records: records, router: router, connectors: connectors,
-		log: log.With("component", "processor"), stats: newStats(),
+		log: log.With("component", "processor", "instance", cfg.InstanceID), stats: newStats(),
+		store: NewStore(), now: time.Now, paused: map[topicPartition]time.Time{},
 	}, nil
 }
 
 // Stats are the processor's running counters.
 func (p *Processor) Stats() *Stats { return p.stats }
 
+// Store is the payment state this instance holds.
+func (p *Processor) Store() *Store { return p.store }
+
 // Start joins the consumer group and processes in a goroutine until Stop.
 func (p *Processor) Start(ctx context.Context) error {
-	client, err := p.cluster.NewClient(
+	sess, err := p.cluster.NewGroupTransactSession(
 		kgo.ConsumerGroup(p.cfg.Group),
 		kgo.ConsumeTopics(p.topics.Processing()...),
-		kgo.DisableAutoCommit(),
-		kgo.BlockRebalanceOnPoll(),
+		kgo.Balancers(kgo.RangeBalancer()),
+		kgo.TransactionalID(p.cfg.Group+"-"+p.cfg.InstanceID),
+		kgo.TransactionTimeout(p.cfg.TransactionTimeout),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.RequireStableFetchOffsets(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.RecordPartitioner(statePartitioner(p.topics.State)),
+		kgo.OnPartitionsAssigned(p.assigned),
+		kgo.OnPartitionsRevoked(p.revoked),
+		kgo.OnPartitionsLost(p.revoked),
 	)
 	if err != nil {
 		return fmt.Errorf("processor kafka client: %w", err)
 	}
-	if err := client.Ping(ctx); err != nil {
-		client.Close()
+	if err := sess.Client().Ping(ctx); err != nil {
+		sess.Close()
 		return fmt.Errorf("processor cannot reach kafka %v: %w", p.cluster.Seeds(), err)
 	}
-	p.client = client
+	p.sess = sess
 	runCtx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	p.done = make(chan struct{})
 	go func() {
 		defer close(p.done)
-		if err := p.run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
+		if err := p.run(runCtx); err != nil && !errors.Is(err, context.Canceled) && !p.killed.Load() {
 			p.err = err
 			p.log.Error("processor stopped", "err", err)
 		}
@@ -114,7 +160,7 @@ func (p *Processor) Start(ctx context.Context) error {
 
 // Stop finishes the batch in hand, commits it, and leaves the group.
 func (p *Processor) Stop(ctx context.Context) error {
-	if p.client == nil {
+	if p.sess == nil || p.killed.Load() {
 		return nil
 	}
 	p.cancel()
@@ -123,94 +169,290 @@ func (p *Processor) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	p.client.Close()
+	p.sess.Close()
 	return p.err
+}
+
+// Kill closes the Kafka client at once, without finishing or committing the
+// batch in hand: what a crash looks like to the rest of the group. For tests.
+func (p *Processor) Kill() {
+	if p.sess == nil {
+		return
+	}
+	p.killed.Store(true)
+	p.sess.Client().Close()
+	p.cancel()
+	<-p.done
 }
 
 // Err is the error that stopped the processor, if any.
 func (p *Processor) Err() error { return p.err }
 
+// assigned restores the state of newly assigned partitions before any of
+// their records is fetched, and resumes delay partitions a previous owner
+// may have left paused.
+func (p *Processor) assigned(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
+	parts := partitionNumbers(assigned)
+	var toLoad []int32
+	for _, part := range parts {
+		if !p.store.Owns(part) {
+			toLoad = append(toLoad, part)
+		}
+	}
+	states, err := p.restore(ctx, toLoad)
+	if err != nil {
+		// Processing without the state could approve a duplicate: leave the
+		// group instead, and let the instance be restarted.
+		p.log.Error("cannot restore payment state; stopping", "partitions", toLoad, "err", err)
+		p.err = err
+		p.cancel()
+		return
+	}
+	for part, st := range states {
+		p.store.Load(part, st)
+	}
+	p.pauseMu.Lock()
+	for tp := range p.paused {
+		delete(p.paused, tp)
+	}
+	p.pauseMu.Unlock()
+	var delays []string
+	for _, d := range p.topics.Delays {
+		delays = append(delays, d.Topic)
+	}
+	cl.ResumeFetchTopics(delays...)
+	p.log.Info("partitions assigned", "partitions", parts)
+}
+
+// revoked forgets the state of partitions this instance no longer owns. The
+// session aborts the batch in hand, so none of its changes reach the store.
+func (p *Processor) revoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	parts := partitionNumbers(revoked)
+	p.store.Drop(parts...)
+	p.log.Info("partitions revoked", "partitions", parts)
+}
+
+func partitionNumbers(m map[string][]int32) []int32 {
+	seen := map[int32]bool{}
+	var out []int32
+	for _, ps := range m {
+		for _, part := range ps {
+			if !seen[part] {
+				seen[part] = true
+				out = append(out, part)
+			}
+		}
+	}
+	return out
+}
+
 func (p *Processor) run(ctx context.Context) error {
-	// However run ends, a rebalance must not wait on it, or Close would hang
-	// leaving the group.
-	defer p.client.AllowRebalance()
+	defer p.sess.AllowRebalance()
 	for {
-		fetches := p.client.PollRecords(ctx, p.cfg.MaxPollRecords)
-		if fetches.IsClientClosed() || ctx.Err() != nil {
-			p.client.AllowRebalance()
+		p.resumeDue()
+		wait := time.Second
+		due, next := p.store.Scheduled(p.now().UnixMilli())
+		if len(due) > 0 {
+			wait = 10 * time.Millisecond
+		} else if next > 0 {
+			if d := time.Until(time.UnixMilli(next)); d < wait {
+				wait = max(d, time.Millisecond)
+			}
+		}
+		pollCtx, cancel := context.WithTimeout(ctx, wait)
+		fetches := p.sess.PollRecords(pollCtx, p.cfg.MaxPollRecords)
+		cancel()
+		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		fetches.EachError(func(topic string, part int32, err error) {
-			p.log.Warn("fetch error", "topic", topic, "partition", part, "err", err)
-		})
-		// Payments in hand finish even while stopping: a half-done batch would
-		// only be re-processed by the next owner, and a PSP call cut short is
-		// in doubt, so finishing it is both cheaper and safer.
-		flushCtx := context.WithoutCancel(ctx)
-		var recs []*kgo.Record
-		outputs, err := p.processBatch(flushCtx, fetches, &recs)
-		if err != nil {
-			// Nothing of the batch is produced or committed: the next owner
-			// starts again from the last commit.
-			return err
+		if fetches.IsClientClosed() {
+			return nil
 		}
-		if len(recs) == 0 {
-			p.client.AllowRebalance()
+		fetches.EachError(func(topic string, part int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				p.log.Warn("fetch error", "topic", topic, "partition", part, "err", err)
+			}
+		})
+		due, _ = p.store.Scheduled(p.now().UnixMilli())
+		if fetches.NumRecords() == 0 && len(due) == 0 {
 			continue
 		}
-		if err := p.client.ProduceSync(flushCtx, outputs...).FirstErr(); err != nil {
-			// The batch's offsets stay uncommitted: whoever owns the partitions
-			// next re-processes it, and idempotency keys make that safe.
-			return fmt.Errorf("produce outputs: %w", err)
+		if err := p.transact(ctx, fetches, due); err != nil {
+			return err
 		}
-		if err := p.client.CommitRecords(flushCtx, recs...); err != nil {
-			return fmt.Errorf("commit offsets: %w", err)
-		}
-		p.stats.committed.Add(int64(len(recs)))
-		p.client.AllowRebalance()
 	}
 }
 
-// processBatch handles each topic-partition of a poll concurrently and the
-// records of one partition in order, and returns every output in input order.
-// Different partitions never hold the same payment, so they are independent.
-// A panic while handling a record (an output that cannot be encoded: a bug)
-// fails the whole batch rather than commit past a payment with no result.
-func (p *Processor) processBatch(ctx context.Context, fetches kgo.Fetches, recs *[]*kgo.Record) ([]*kgo.Record, error) {
-	type partOut struct {
-		outs []*kgo.Record
-		err  error
+// transact processes one batch in one transaction. Payments in hand finish
+// even while stopping: a PSP call cut short is in doubt, and the next owner
+// would only redo the batch.
+func (p *Processor) transact(ctx context.Context, fetches kgo.Fetches, due map[int32][]string) error {
+	work := context.WithoutCancel(ctx)
+	if err := p.sess.Begin(); err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
 	}
-	var parts []kgo.FetchTopicPartition
-	fetches.EachPartition(func(ftp kgo.FetchTopicPartition) {
-		if len(ftp.Records) > 0 {
-			parts = append(parts, ftp)
+	batch, err := p.processBatch(work, fetches, due)
+	if err != nil {
+		if _, aerr := p.sess.End(work, kgo.TryAbort); aerr != nil {
+			p.log.Error("abort transaction", "err", aerr)
 		}
-	})
-	results := make([]partOut, len(parts))
+		return err
+	}
+	var (
+		mu         sync.Mutex
+		produceErr error
+	)
+	for _, rec := range batch.outputs {
+		p.sess.Produce(work, rec, func(r *kgo.Record, err error) {
+			if err != nil {
+				mu.Lock()
+				if produceErr == nil {
+					produceErr = fmt.Errorf("produce to %s: %w", r.Topic, err)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	if err := p.sess.Client().Flush(work); err != nil {
+		return fmt.Errorf("flush outputs: %w", err)
+	}
+	try := kgo.TryCommit
+	if produceErr != nil {
+		p.log.Warn("aborting batch: an output was not written", "err", produceErr)
+		try = kgo.TryAbort
+	}
+	committed, err := p.sess.End(work, try)
+	if err != nil {
+		return fmt.Errorf("end transaction: %w", err)
+	}
+	if !committed {
+		// A rebalance or a failed write: nothing of the batch is visible and
+		// its offsets are not committed, so it is consumed again (here or by
+		// the partitions' next owner) and processed from the committed state.
+		p.stats.aborted.Add(1)
+		p.log.Info("batch aborted; it will be processed again", "records", fetches.NumRecords())
+		return nil
+	}
+	for part, view := range batch.views {
+		p.store.Apply(part, view.changes)
+	}
+	p.pauseMu.Lock()
+	for tp, until := range batch.pause {
+		p.paused[tp] = until
+	}
+	p.pauseMu.Unlock()
+	if len(batch.pause) > 0 {
+		pause := map[string][]int32{}
+		for tp := range batch.pause {
+			pause[tp.Topic] = append(pause[tp.Topic], tp.Partition)
+		}
+		p.sess.Client().PauseFetchPartitions(pause)
+	}
+	p.stats.commit(batch)
+	return nil
+}
+
+// resumeDue resumes delay partitions whose parked head record is due.
+func (p *Processor) resumeDue() {
+	now := p.now()
+	resume := map[string][]int32{}
+	p.pauseMu.Lock()
+	for tp, until := range p.paused {
+		if !now.Before(until) {
+			resume[tp.Topic] = append(resume[tp.Topic], tp.Partition)
+			delete(p.paused, tp)
+		}
+	}
+	p.pauseMu.Unlock()
+	if len(resume) > 0 {
+		p.sess.Client().ResumeFetchPartitions(resume)
+	}
+}
+
+// batchResult is what one batch produced.
+type batchResult struct {
+	outputs []*kgo.Record
+	views   map[int32]*partView
+	pause   map[topicPartition]time.Time
+	counts  counts
+}
+
+// processBatch handles each partition's work concurrently, and the records
+// of one partition number (across all topics) in order: they are the same
+// payments. A panic while handling a record (an output that cannot be
+// encoded: a bug) fails the whole batch rather than commit past a payment
+// with no result.
+func (p *Processor) processBatch(ctx context.Context, fetches kgo.Fetches, due map[int32][]string) (*batchResult, error) {
+	byPart := map[int32][]*kgo.Record{}
+	fetches.EachRecord(func(r *kgo.Record) { byPart[r.Partition] = append(byPart[r.Partition], r) })
+	for part := range due {
+		if _, ok := byPart[part]; !ok {
+			byPart[part] = nil
+		}
+	}
+	type partOut struct {
+		w   *work
+		err error
+	}
+	results := make(map[int32]*partOut, len(byPart))
+	for part := range byPart {
+		results[part] = &partOut{}
+	}
 	var wg sync.WaitGroup
-	for i, ftp := range parts {
-		*recs = append(*recs, ftp.Records...)
+	for part, recs := range byPart {
+		out := results[part]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() {
 				if r := recover(); r != nil {
-					results[i].err = fmt.Errorf("handling %s/%d: %v", ftp.Topic, ftp.Partition, r)
+					out.err = fmt.Errorf("handling partition %d: %v", part, r)
 				}
 			}()
-			for _, rec := range ftp.Records {
-				results[i].outs = append(results[i].outs, p.handle(ctx, rec)...)
+			w := &work{p: p, view: &partView{store: p.store, part: part}, now: p.now()}
+			for _, rec := range recs {
+				p.handle(ctx, w, rec)
 			}
+			for _, id := range due[part] {
+				p.runScheduled(ctx, w, id)
+			}
+			w.flushState()
+			out.w = w
 		}()
 	}
 	wg.Wait()
-	var outs []*kgo.Record
-	for _, r := range results {
+	batch := &batchResult{views: map[int32]*partView{}, pause: map[topicPartition]time.Time{}}
+	for part, r := range results {
 		if r.err != nil {
 			return nil, r.err
 		}
-		outs = append(outs, r.outs...)
+		batch.outputs = append(batch.outputs, r.w.outs...)
+		batch.views[part] = r.w.view
+		for tp, until := range r.w.pause {
+			batch.pause[tp] = until
+		}
+		batch.counts.add(r.w.counts)
 	}
-	return outs, nil
+	return batch, nil
+}
+
+// statePartitioner writes changelog records to the partition the processor
+// chose (the partition of the input that changed the state, which for a
+// follow-up is that of the payment it follows), and every other record to
+// the partition of its key, as Kafka's default partitioner does, so that
+// payroute's outputs are co-partitioned with what upstream produces.
+func statePartitioner(stateTopic string) kgo.Partitioner {
+	byKey := kgo.StickyKeyPartitioner(nil)
+	return kgo.BasicConsistentPartitioner(func(topic string) func(*kgo.Record, int) int {
+		if topic == stateTopic {
+			return func(r *kgo.Record, _ int) int { return int(r.Partition) }
+		}
+		tp := byKey.ForTopic(topic)
+		return func(r *kgo.Record, n int) int {
+			if r.Key == nil {
+				return 0 // only dead letters of unkeyed input have no key
+			}
+			return tp.Partition(r, n)
+		}
+	})
 }

@@ -7,13 +7,17 @@ import (
 	"github.com/payroute/payroute/schemas"
 )
 
-// Stats counts what the processor did, for progress output and tests. The
-// Prometheus series are built on the same counters.
+// Stats counts what the processor committed, for progress output, metrics
+// and tests. Only committed batches count: an aborted batch is processed
+// again and counted then.
 type Stats struct {
 	committed  atomic.Int64
 	attempts   atomic.Int64
 	failovers  atomic.Int64
 	deadLetter atomic.Int64
+	duplicates atomic.Int64
+	scheduled  atomic.Int64
+	aborted    atomic.Int64
 
 	mu       sync.Mutex
 	byStatus map[schemas.Status]int64
@@ -21,16 +25,25 @@ type Stats struct {
 
 func newStats() *Stats { return &Stats{byStatus: map[schemas.Status]int64{}} }
 
-func (s *Stats) result(st schemas.Status) {
+func (s *Stats) commit(b *batchResult) {
+	c := b.counts
+	s.committed.Add(c.records)
+	s.attempts.Add(c.attempts)
+	s.failovers.Add(c.failovers)
+	s.deadLetter.Add(c.deadLetters)
+	s.duplicates.Add(c.duplicates)
+	s.scheduled.Add(c.scheduled)
 	s.mu.Lock()
-	s.byStatus[st]++
+	for st, n := range c.results {
+		s.byStatus[st] += n
+	}
 	s.mu.Unlock()
 }
 
-// Committed is the number of input records whose offsets are committed.
+// Committed is the number of input records whose processing is committed.
 func (s *Stats) Committed() int64 { return s.committed.Load() }
 
-// Attempts is the number of PSP attempts made.
+// Attempts is the number of PSP attempts made in committed batches.
 func (s *Stats) Attempts() int64 { return s.attempts.Load() }
 
 // Failovers is the number of payments moved to a next rank.
@@ -39,7 +52,17 @@ func (s *Stats) Failovers() int64 { return s.failovers.Load() }
 // DeadLettered is the number of records sent to the DLQ.
 func (s *Stats) DeadLettered() int64 { return s.deadLetter.Load() }
 
-// Results returns final results published, by status.
+// Duplicates is the number of duplicate requests answered from state.
+func (s *Stats) Duplicates() int64 { return s.duplicates.Load() }
+
+// Scheduled is the number of retries scheduled through the delay tiers.
+func (s *Stats) Scheduled() int64 { return s.scheduled.Load() }
+
+// Aborted is the number of batches whose transaction aborted.
+func (s *Stats) Aborted() int64 { return s.aborted.Load() }
+
+// Results returns results published, by status. ACTION_REQUIRED is counted
+// when published; the payment's final result is counted again later.
 func (s *Stats) Results() map[schemas.Status]int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -50,11 +73,14 @@ func (s *Stats) Results() map[schemas.Status]int64 {
 	return out
 }
 
-// TotalResults is the number of final results published.
+// TotalResults is the number of final results published (ACTION_REQUIRED
+// is not final).
 func (s *Stats) TotalResults() int64 {
 	var n int64
-	for _, v := range s.Results() {
-		n += v
+	for st, v := range s.Results() {
+		if st != schemas.StatusActionRequired {
+			n += v
+		}
 	}
 	return n
 }

@@ -44,6 +44,17 @@ func (c *Cluster) Config() Configuration { return c.cfg }
 // defaults, stated here so that nobody weakens them by accident), so an
 // acknowledged output is durable and a retried produce is never duplicated.
 func (c *Cluster) NewClient(opts ...kgo.Opt) (*kgo.Client, error) {
+	return kgo.NewClient(c.Opts(opts...)...)
+}
+
+// NewGroupTransactSession is NewClient for a consume-transform-produce loop
+// with exactly-once semantics (see kgo.GroupTransactSession).
+func (c *Cluster) NewGroupTransactSession(opts ...kgo.Opt) (*kgo.GroupTransactSession, error) {
+	return kgo.NewGroupTransactSession(c.Opts(opts...)...)
+}
+
+// Opts are the cluster's client options followed by opts.
+func (c *Cluster) Opts(opts ...kgo.Opt) []kgo.Opt {
 	base := []kgo.Opt{
 		kgo.SeedBrokers(c.seeds...),
 		kgo.ClientID(c.cfg.ClientID),
@@ -51,7 +62,7 @@ func (c *Cluster) NewClient(opts ...kgo.Opt) (*kgo.Client, error) {
 		kgo.RequestTimeoutOverhead(c.cfg.RequestTimeout),
 		kgo.ProduceRequestTimeout(c.cfg.RequestTimeout),
 	}
-	return kgo.NewClient(append(base, opts...)...)
+	return append(base, opts...)
 }
 
 // EnsureTopics creates every payroute topic that does not exist yet, with the

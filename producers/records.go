@@ -77,6 +77,12 @@ func (r *Records) Retry(f *schemas.AttemptFailed) (*kgo.Record, error) {
 	return r.record(topic, f.PaymentID, "AttemptFailed", f)
 }
 
+// ScheduledRetry is an AttemptFailed on a delay tier topic: a retry that
+// must not run before f.DueAtMs.
+func (r *Records) ScheduledRetry(topic string, f *schemas.AttemptFailed) (*kgo.Record, error) {
+	return r.record(topic, f.PaymentID, "AttemptFailed", f)
+}
+
 // Requested is a PaymentRequested on payments.requested, as an upstream
 // service publishes it.
 func (r *Records) Requested(p *schemas.PaymentRequested) (*kgo.Record, error) {

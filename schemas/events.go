@@ -22,6 +22,10 @@ const (
 	OpUnknown Operation = "UNKNOWN"
 )
 
+// IsFollowUp reports whether the operation follows an earlier authorization
+// (CAPTURE, VOID, REFUND) and so must go to the PSP that authorized it.
+func (o Operation) IsFollowUp() bool { return o == OpCapture || o == OpVoid || o == OpRefund }
+
 // Operations lists every Operation in schema symbol order.
 var Operations = []Operation{OpAuthorize, OpCharge, OpCapture, OpVoid, OpRefund, OpUnknown}
 

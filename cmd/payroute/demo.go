@@ -18,6 +18,7 @@ import (
 	"github.com/payroute/payroute/producers"
 	"github.com/payroute/payroute/psp/simulator"
 	"github.com/payroute/payroute/router"
+	"github.com/payroute/payroute/schemas"
 )
 
 // demoOptions are the demo's knobs.
@@ -185,7 +186,9 @@ func runDemo(ctx context.Context, cfg Configuration, o demoOptions, out, progres
 
 	deadline := time.Now().Add(o.settleAfter)
 	for {
-		results := proc.Stats().TotalResults()
+		// Customer errors wait for an action the demo does not send: their
+		// ACTION_REQUIRED is the answer.
+		results := proc.Stats().TotalResults() + proc.Stats().Results()[schemas.StatusActionRequired]
 		_, rows := sink.Inserted()
 		if results >= int64(sent) && rows >= int64(sent) {
 			break

@@ -1,0 +1,63 @@
+package consumers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/payroute/payroute/schemas"
+)
+
+// handleAction applies a customer's choice on the intermediate page
+// (PortOne): RETRY re-attempts the same PSP the customer error came from,
+// CANCEL ends the payment CANCELLED. An action for a payment that is not
+// waiting for one is refused to the DLQ and changes nothing.
+func (p *Processor) handleAction(ctx context.Context, w *work, rec *kgo.Record) {
+	var a schemas.CustomerAction
+	if err := p.decoder.Decode(rec.Value, &a); err != nil {
+		reason := "undecodable"
+		var de *schemas.DecodeError
+		if errors.As(err, &de) {
+			reason = de.Reason()
+		}
+		p.deadLetter(w, rec, reason, "", err)
+		return
+	}
+	if string(rec.Key) != a.PaymentID {
+		p.deadLetter(w, rec, "key_mismatch", "payment_id", fmt.Errorf("record key %q is not the payment_id %q", rec.Key, a.PaymentID))
+		return
+	}
+	if schemas.ContainsPAN(a.Token) {
+		p.deadLetter(w, rec, "invalid_field", "token", fmt.Errorf("token: %w", schemas.ErrCardData))
+		return
+	}
+	st, ok := w.view.get(a.PaymentID)
+	if !ok {
+		p.deadLetter(w, rec, "unknown_payment", "payment_id", fmt.Errorf("no payment %q is known here", a.PaymentID))
+		return
+	}
+	if st.Phase != PhaseActionRequired || st.Request == nil || len(st.Path) == 0 {
+		p.deadLetter(w, rec, "action_not_applicable", "action",
+			fmt.Errorf("payment %s is %s, not waiting for a customer action", a.PaymentID, st.Phase))
+		return
+	}
+	switch a.Action {
+	case schemas.ActionCancel:
+		p.finish(w, st, schemas.StatusCancelled, nil, "cancelled by the customer")
+	case schemas.ActionRetry:
+		last := st.Path[len(st.Path)-1]
+		method := ""
+		for _, c := range st.Decision.Candidates {
+			if c.Rank == last.Rank {
+				method = c.Method
+			}
+		}
+		st.Phase = PhaseInFlight
+		st.CustomerRetries++
+		p.attempt(ctx, w, rec, st, step{rank: int(last.Rank), psp: last.PSP, method: method, token: a.Token})
+	default:
+		p.deadLetter(w, rec, "invalid_field", "action", fmt.Errorf("unknown action %q", a.Action))
+	}
+}

@@ -1,0 +1,86 @@
+package consumers
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/payroute/payroute/schemas"
+)
+
+// handleFollowUp processes a CAPTURE, VOID or REFUND on the partition of the
+// payment it follows, whose state says which PSP authorized it. Follow-ups
+// go to that PSP, never anywhere else (an authorization can only be captured
+// where it was made, Recurly's limitation made a rule), and are refused
+// clearly when there is nothing to follow. The follow-up's own state lives
+// here too, beside its authorization, so duplicates of it are recognized.
+func (p *Processor) handleFollowUp(ctx context.Context, w *work, rec *kgo.Record) {
+	req, ok := p.decodeRequest(w, rec)
+	if !ok {
+		return
+	}
+	if p.answerDuplicate(w, req.PaymentID) {
+		return
+	}
+	auth, ok := w.view.get(req.ReferencePaymentID)
+	refuse := func(why string) {
+		p.reject(w, rec, req, req.PaymentID, "no_authorization", "reference_payment_id", fmt.Errorf("%s", why))
+	}
+	switch {
+	case !ok:
+		refuse(fmt.Sprintf("payment %s is unknown: there is nothing to %s", req.ReferencePaymentID, req.Operation))
+		return
+	case auth.Phase != PhaseFinal || auth.Result == nil || auth.Result.Status != schemas.StatusApproved || auth.AuthorizingPSP == "":
+		refuse(fmt.Sprintf("payment %s is not approved (%s): there is nothing to %s", req.ReferencePaymentID, auth.Phase, req.Operation))
+		return
+	case auth.Voided:
+		refuse(fmt.Sprintf("payment %s was voided", req.ReferencePaymentID))
+		return
+	case req.Currency != auth.Currency:
+		refuse(fmt.Sprintf("currency %s differs from the authorization's %s", req.Currency, auth.Currency))
+		return
+	}
+	switch req.Operation {
+	case schemas.OpCapture:
+		if auth.Operation != schemas.OpAuthorize {
+			refuse(fmt.Sprintf("payment %s is a %s, not an authorization", req.ReferencePaymentID, auth.Operation))
+			return
+		}
+		if auth.CapturedMinor+req.AmountMinor > auth.AmountMinor {
+			refuse(fmt.Sprintf("capture of %d exceeds what remains authorized (%d of %d captured)", req.AmountMinor, auth.CapturedMinor, auth.AmountMinor))
+			return
+		}
+	case schemas.OpVoid:
+		if auth.Operation != schemas.OpAuthorize || auth.CapturedMinor > 0 {
+			refuse(fmt.Sprintf("payment %s cannot be voided: only an uncaptured authorization can", req.ReferencePaymentID))
+			return
+		}
+	case schemas.OpRefund:
+		settled := auth.AmountMinor
+		if auth.Operation == schemas.OpAuthorize {
+			settled = auth.CapturedMinor
+		}
+		if auth.RefundedMinor+req.AmountMinor > settled {
+			refuse(fmt.Sprintf("refund of %d exceeds what is refundable (%d of %d refunded)", req.AmountMinor, auth.RefundedMinor, settled))
+			return
+		}
+	}
+	st := &PaymentState{PaymentID: req.PaymentID, Phase: PhaseInFlight, Request: req,
+		Decision: schemas.Decision{ConfigVersion: auth.Decision.ConfigVersion, RuleID: "pinned",
+			Candidates: []schemas.Candidate{{PSP: auth.AuthorizingPSP, Rank: 1}}},
+		Operation: req.Operation, AmountMinor: req.AmountMinor, Currency: req.Currency}
+	p.attempt(ctx, w, rec, st, step{rank: 1, psp: auth.AuthorizingPSP, followUp: true,
+		authorizationReference: auth.AuthorizationReference})
+	if st.Phase == PhaseFinal && st.Result != nil && st.Result.Status == schemas.StatusApproved {
+		switch req.Operation {
+		case schemas.OpCapture:
+			auth.CapturedMinor += req.AmountMinor
+		case schemas.OpVoid:
+			auth.Voided = true
+		case schemas.OpRefund:
+			auth.RefundedMinor += req.AmountMinor
+		}
+		w.save(auth)
+	}
+}

@@ -1,0 +1,122 @@
+package consumers
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// restore rebuilds the state of the given partitions from the payments.state
+// changelog: every committed change, in order, the last one per payment
+// winning, up to the partition's last stable offset.
+//
+// It reads read_committed, so changes of transactions that aborted (a batch
+// cut short by a crash or a rebalance) are never restored, and it keeps
+// control records: a partition whose log ends in a commit marker has no data
+// record at its end offset, and the marker is how the reader knows it got
+// there. Compaction may leave offset gaps; they are harmless since the
+// reader stops on offsets, not counts.
+func (p *Processor) restore(ctx context.Context, parts []int32) (map[int32]map[string]*PaymentState, error) {
+	out := make(map[int32]map[string]*PaymentState, len(parts))
+	for _, part := range parts {
+		out[part] = map[string]*PaymentState{}
+	}
+	if len(parts) == 0 {
+		return out, nil
+	}
+	topic := p.topics.State
+	cl, err := p.cluster.NewClient()
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ends, err := adm.ListCommittedOffsets(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("list end offsets of %s: %w", topic, err)
+	}
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("list start offsets of %s: %w", topic, err)
+	}
+	want := map[int32]int64{} // partition -> last offset to read
+	consume := map[int32]kgo.Offset{}
+	for _, part := range parts {
+		end, ok := ends.Lookup(topic, part)
+		if !ok || end.Err != nil {
+			return nil, fmt.Errorf("end offset of %s/%d: %v", topic, part, end.Err)
+		}
+		start, ok := starts.Lookup(topic, part)
+		if !ok || start.Err != nil {
+			return nil, fmt.Errorf("start offset of %s/%d: %v", topic, part, start.Err)
+		}
+		if end.Offset > start.Offset {
+			want[part] = end.Offset - 1
+			consume[part] = kgo.NewOffset().At(start.Offset)
+		}
+	}
+	if len(want) == 0 {
+		return out, nil
+	}
+	reader, err := p.cluster.NewClient(
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: consume}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.KeepControlRecords(),
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer reader.Close()
+	n := 0
+	started := time.Now()
+	for len(want) > 0 {
+		fetches := reader.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("restore %s: %w (still reading partitions %v)", topic, err, keys(want))
+		}
+		var ferr error
+		fetches.EachError(func(t string, part int32, err error) {
+			ferr = fmt.Errorf("restore %s/%d: %w", t, part, err)
+		})
+		if ferr != nil {
+			return nil, ferr
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			last, ok := want[r.Partition]
+			if !ok {
+				return
+			}
+			if !r.Attrs.IsControl() {
+				n++
+				if r.Value == nil {
+					delete(out[r.Partition], string(r.Key))
+				} else if st, err := decodeState(r.Value); err != nil {
+					// A state this build cannot read must stop the instance,
+					// not be skipped: skipping would forget a payment.
+					ferr = fmt.Errorf("restore %s/%d offset %d: %w", topic, r.Partition, r.Offset, err)
+				} else {
+					out[r.Partition][st.PaymentID] = st
+				}
+			}
+			if r.Offset >= last {
+				delete(want, r.Partition)
+			}
+		})
+		if ferr != nil {
+			return nil, ferr
+		}
+	}
+	p.log.Info("restored payment state", "partitions", parts, "changes", n, "took", time.Since(started))
+	return out, nil
+}
+
+func keys[V any](m map[int32]V) []int32 {
+	out := make([]int32, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}

@@ -1,0 +1,226 @@
+package consumers
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/payroute/payroute/schemas"
+)
+
+// Phase is where a payment stands in the processor.
+type Phase string
+
+const (
+	// PhaseInFlight: an attempt chain is under way; the next rank's
+	// AttemptFailed is on a retry topic.
+	PhaseInFlight Phase = "in_flight"
+	// PhaseScheduled: a retry is parked until Scheduled.DueAtMs.
+	PhaseScheduled Phase = "scheduled"
+	// PhaseActionRequired: waiting for the customer's RETRY or CANCEL.
+	PhaseActionRequired Phase = "action_required"
+	// PhaseFinal: the final result is published; Result holds it.
+	PhaseFinal Phase = "final"
+)
+
+// PaymentState is what the processor remembers about one payment. It lives
+// in memory on the instance that owns the payment's partition, and every
+// change is written to the compacted payments.state changelog in the same
+// Kafka transaction as the outputs and the input's offset, so the memory of
+// whoever owns the partition next, rebuilt from the changelog, always agrees
+// with what was published.
+//
+// The changelog is internal to payroute and is encoded as JSON with a
+// version field: nothing outside the processor reads it, and JSON lets a new
+// field appear without a schema migration.
+type PaymentState struct {
+	Version   int    `json:"v"`
+	PaymentID string `json:"payment_id"`
+	Phase     Phase  `json:"phase"`
+	// Request is the payment as received; kept while the payment is not
+	// final, because retries and customer actions attempt it again.
+	Request *schemas.PaymentRequested `json:"request,omitempty"`
+	// Decision is the route the payment started with.
+	Decision schemas.Decision `json:"decision"`
+	// Path is every attempt so far, oldest first.
+	Path []schemas.AttemptSummary `json:"path,omitempty"`
+	// PendingRank is the rank whose retry record is on its way (in flight).
+	PendingRank int `json:"pending_rank,omitempty"`
+	// Scheduled is the retry parked until it is due.
+	Scheduled *schemas.AttemptFailed `json:"scheduled,omitempty"`
+	// CustomerRetries counts RETRY actions, and ScheduledRetries retries
+	// scheduled after declines: each makes a new PSP idempotency key.
+	CustomerRetries  int `json:"customer_retries,omitempty"`
+	ScheduledRetries int `json:"scheduled_retries,omitempty"`
+	// Operation, AmountMinor and Currency are the payment's, kept after the
+	// request is dropped, for follow-ups.
+	Operation   schemas.Operation `json:"operation"`
+	AmountMinor int64             `json:"amount_minor"`
+	Currency    string            `json:"currency"`
+	// AuthorizingPSP and AuthorizationReference name the approval that
+	// CAPTURE, VOID and REFUND must go back to.
+	AuthorizingPSP         string `json:"authorizing_psp,omitempty"`
+	AuthorizationReference string `json:"authorization_reference,omitempty"`
+	// CapturedMinor, RefundedMinor and Voided are the follow-ups applied to
+	// an approved authorization or charge.
+	CapturedMinor int64 `json:"captured_minor,omitempty"`
+	RefundedMinor int64 `json:"refunded_minor,omitempty"`
+	Voided        bool  `json:"voided,omitempty"`
+	// Result is the last result published: the final one, or ACTION_REQUIRED.
+	Result *schemas.PaymentResult `json:"result,omitempty"`
+	// UpdatedAtMs is when the state last changed.
+	UpdatedAtMs int64 `json:"updated_at_ms"`
+}
+
+const stateVersion = 1
+
+// clone copies the state deeply enough that a batch can change it without
+// touching the committed copy.
+func (s *PaymentState) clone() *PaymentState {
+	c := *s
+	c.Path = append([]schemas.AttemptSummary(nil), s.Path...)
+	if s.Scheduled != nil {
+		sc := *s.Scheduled
+		c.Scheduled = &sc
+	}
+	return &c
+}
+
+func encodeState(s *PaymentState) ([]byte, error) {
+	s.Version = stateVersion
+	return json.Marshal(s)
+}
+
+func decodeState(b []byte) (*PaymentState, error) {
+	var s PaymentState
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("decode payment state: %w", err)
+	}
+	if s.Version > stateVersion {
+		return nil, fmt.Errorf("payment state %s has version %d, this build reads up to %d: upgrade every instance first", s.PaymentID, s.Version, stateVersion)
+	}
+	return &s, nil
+}
+
+// Store holds the payment state of the partitions this instance owns.
+// Partitions are loaded on assignment and dropped on revocation; a batch
+// reads through a partView and its changes are applied only once its
+// transaction committed, so an aborted batch leaves no trace here.
+type Store struct {
+	mu    sync.RWMutex
+	parts map[int32]map[string]*PaymentState
+}
+
+// NewStore is an empty store.
+func NewStore() *Store { return &Store{parts: map[int32]map[string]*PaymentState{}} }
+
+// Owns reports whether the partition's state is loaded.
+func (s *Store) Owns(part int32) bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, ok := s.parts[part]
+	return ok
+}
+
+// Get returns the committed state of a payment.
+func (s *Store) Get(part int32, id string) (*PaymentState, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	st, ok := s.parts[part][id]
+	return st, ok
+}
+
+// Load replaces a partition's state (after a restore).
+func (s *Store) Load(part int32, states map[string]*PaymentState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.parts[part] = states
+}
+
+// Drop forgets partitions that are no longer owned.
+func (s *Store) Drop(parts ...int32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range parts {
+		delete(s.parts, p)
+	}
+}
+
+// Apply merges a committed batch's changes; a nil state deletes.
+func (s *Store) Apply(part int32, changes map[string]*PaymentState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, ok := s.parts[part]
+	if !ok {
+		// Revoked while the batch committed: the next owner restores it
+		// from the changelog, which has these changes.
+		return
+	}
+	for id, st := range changes {
+		if st == nil {
+			delete(m, id)
+		} else {
+			m[id] = st
+		}
+	}
+}
+
+// Scheduled returns the parked retries of owned partitions that are due at
+// nowMs, and the earliest due time of those that are not (0 when none).
+func (s *Store) Scheduled(nowMs int64) (due map[int32][]string, next int64) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for part, m := range s.parts {
+		for id, st := range m {
+			if st.Phase != PhaseScheduled || st.Scheduled == nil {
+				continue
+			}
+			if st.Scheduled.DueAtMs <= nowMs {
+				if due == nil {
+					due = map[int32][]string{}
+				}
+				due[part] = append(due[part], id)
+			} else if next == 0 || st.Scheduled.DueAtMs < next {
+				next = st.Scheduled.DueAtMs
+			}
+		}
+	}
+	return due, next
+}
+
+// Len is the number of payments held, for metrics and tests.
+func (s *Store) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	n := 0
+	for _, m := range s.parts {
+		n += len(m)
+	}
+	return n
+}
+
+// partView is one partition's state as a batch sees it: its own changes
+// over the committed store.
+type partView struct {
+	store   *Store
+	part    int32
+	changes map[string]*PaymentState
+}
+
+func (v *partView) get(id string) (*PaymentState, bool) {
+	if st, ok := v.changes[id]; ok {
+		return st, st != nil
+	}
+	st, ok := v.store.Get(v.part, id)
+	if !ok {
+		return nil, false
+	}
+	return st.clone(), true
+}
+
+func (v *partView) put(st *PaymentState) {
+	if v.changes == nil {
+		v.changes = map[string]*PaymentState{}
+	}
+	v.changes[st.PaymentID] = st
+}

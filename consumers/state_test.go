@@ -1,0 +1,375 @@
+package consumers_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/payroute/payroute/consumers"
+	"github.com/payroute/payroute/producers"
+	"github.com/payroute/payroute/psp/simulator"
+	"github.com/payroute/payroute/schemas"
+)
+
+// TestDuplicateRequestChargesOnce sends a payment that fails over, a
+// duplicate while it is in flight, and another after it finished: one
+// payment, one approval, one final result; the late duplicate gets the
+// result replayed.
+func TestDuplicateRequestChargesOnce(t *testing.T) {
+	s := newStack(t, nil)
+	p := payment("p-twice", "tok_fail_at_psp-a", "psp-a", "psp-b")
+	s.publish(t, s.request(t, p), s.request(t, p))
+	first := s.results(t, 1)["p-twice"]
+	if first.Status != schemas.StatusApproved || first.PSP != "psp-b" {
+		t.Fatalf("result %s at %s, want APPROVED at psp-b", first.Status, first.PSP)
+	}
+	s.publish(t, s.request(t, p))
+	final, replays := s.resultsAndReplays(t, 1)
+	if len(replays) != 1 || replays[0].Status != schemas.StatusApproved || replays[0].PSPReference != final["p-twice"].PSPReference {
+		t.Fatalf("late duplicate got %+v, want the approval replayed", replays)
+	}
+	if n := s.sim.Approvals("p-twice"); n != 1 {
+		t.Fatalf("simulator approvals %d, want 1", n)
+	}
+	attempts := s.readTopic(t, s.cluster.Topics().Attempts, 2)
+	if len(attempts) != 2 {
+		t.Fatalf("%d attempts, want 2 (psp-a failed, psp-b approved)", len(attempts))
+	}
+}
+
+// TestKilledProcessorResumesWithoutSecondApproval kills a processor while
+// its PSP call is under way (its client closed, nothing committed) and
+// starts another: it restores the state, re-processes the request with the
+// same idempotency key, and the PSP answers from its stored approval.
+func TestKilledProcessorResumesWithoutSecondApproval(t *testing.T) {
+	s := newStackWith(t, stackOptions{
+		profiles: map[string]simulator.Profile{"psp-slow": {Latency: 200 * time.Millisecond}},
+		noStart:  true,
+	})
+	short := func(c *consumers.Configuration) {
+		c.InDoubtWindow = time.Second
+		c.TransactionTimeout = 3 * time.Second
+	}
+	first := s.startProcessor(t, short, nil)
+	s.publish(t, s.request(t, payment("p-crash", "tok_approve", "psp-slow")))
+	waitFor(t, "the PSP call to start", func() bool { return s.sim.Stats()["psp-slow"].Requests > 0 })
+	first.Kill()
+	s.startProcessor(t, short, nil)
+	res := s.results(t, 1)["p-crash"]
+	if res.Status != schemas.StatusApproved {
+		t.Fatalf("result %s, want APPROVED", res.Status)
+	}
+	if n := s.sim.Approvals("p-crash"); n != 1 {
+		t.Fatalf("simulator approvals %d, want 1", n)
+	}
+	if d := s.sim.Duplicates(); len(d) != 0 {
+		t.Fatalf("simulator saw conflicting duplicates: %+v", d)
+	}
+}
+
+// TestCustomerActions: RETRY after ACTION_REQUIRED re-attempts the same PSP
+// (PortOne's user error) and CANCEL ends the payment; an action for a
+// payment that waits for none is refused to the DLQ.
+func TestCustomerActions(t *testing.T) {
+	s := newStack(t, nil)
+	s.publish(t,
+		s.request(t, payment("p-retry", "tok_customer_error", "psp-a", "psp-b")),
+		s.request(t, payment("p-cancel", "tok_customer_error", "psp-a", "psp-b")),
+		s.request(t, payment("p-done", "tok_approve", "psp-a")),
+	)
+	s.results(t, 1)
+	action := func(id string, kind schemas.CustomerActionKind, token string) *kgo.Record {
+		b, err := s.serde.Encode(&schemas.CustomerAction{PaymentID: id, Action: kind, Token: token, RequestedAtMs: time.Now().UnixMilli()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &kgo.Record{Topic: s.cluster.Topics().Actions, Key: []byte(id), Value: b}
+	}
+	// Wait for both ACTION_REQUIRED before acting.
+	waitFor(t, "ACTION_REQUIRED results", func() bool {
+		_, others := s.resultsAndReplays(t, 1)
+		return len(others) == 2
+	})
+	s.publish(t,
+		action("p-retry", schemas.ActionRetry, "tok_approve"),
+		action("p-cancel", schemas.ActionCancel, ""),
+		action("p-done", schemas.ActionCancel, ""),
+		action("p-nobody", schemas.ActionRetry, ""),
+	)
+	results := s.results(t, 3)
+	retry := results["p-retry"]
+	if retry.Status != schemas.StatusApproved || !equal(pathPSPs(retry), []string{"psp-a", "psp-a"}) {
+		t.Errorf("p-retry: %s via %v, want APPROVED via psp-a twice", retry.Status, pathPSPs(retry))
+	}
+	if c := results["p-cancel"]; c.Status != schemas.StatusCancelled {
+		t.Errorf("p-cancel: %s, want CANCELLED", c.Status)
+	}
+	if d := results["p-done"]; d.Status != schemas.StatusApproved {
+		t.Errorf("p-done: %s, want it to stay APPROVED", d.Status)
+	}
+	reasons := map[string]string{}
+	for _, r := range s.readTopic(t, s.cluster.Topics().DLQ, 2) {
+		reasons[string(r.Key)] = producers.HeaderValue(r, producers.HeaderDLQReason)
+	}
+	if reasons["p-done"] != "action_not_applicable" || reasons["p-nobody"] != "unknown_payment" {
+		t.Errorf("DLQ reasons %v", reasons)
+	}
+	if n := s.sim.Approvals("p-retry"); n != 1 {
+		t.Errorf("p-retry approvals %d, want 1", n)
+	}
+}
+
+// TestCaptureGoesToTheAuthorizingPSP authorizes a payment that fails over
+// to psp-b, then captures it: the capture goes to psp-b, pinned. Follow-ups
+// without an authorization are refused clearly.
+func TestCaptureGoesToTheAuthorizingPSP(t *testing.T) {
+	s := newStack(t, nil)
+	auth := payment("auth-1", "tok_fail_at_psp-a", "psp-a", "psp-b")
+	auth.Operation = schemas.OpAuthorize
+	s.publish(t, s.request(t, auth))
+	if r := s.results(t, 1)["auth-1"]; r.Status != schemas.StatusApproved || r.PSP != "psp-b" {
+		t.Fatalf("authorization %s at %s, want APPROVED at psp-b", r.Status, r.PSP)
+	}
+	followUp := func(id string, op schemas.Operation, ref string, amount int64) *kgo.Record {
+		f := &schemas.PaymentRequested{PaymentID: id, ReferencePaymentID: ref, MerchantID: "m-1", Operation: op,
+			AmountMinor: amount, Currency: "EUR", RequestedAtMs: time.Now().UnixMilli()}
+		return s.request(t, f)
+	}
+	// Follow-ups of one payment have no order among themselves until they
+	// reach its partition: like any client, wait for one result before
+	// sending a follow-up that depends on it.
+	s.publish(t, followUp("cap-1", schemas.OpCapture, "auth-1", 1000), followUp("cap-unknown", schemas.OpCapture, "auth-nope", 100))
+	s.results(t, 3)
+	s.publish(t, followUp("cap-too-much", schemas.OpCapture, "auth-1", 5000), followUp("void-after-capture", schemas.OpVoid, "auth-1", 1250))
+	s.results(t, 5)
+	s.publish(t, followUp("refund-1", schemas.OpRefund, "auth-1", 400), s.request(t, auth))
+	results, replays := s.resultsAndReplays(t, 6)
+	if len(replays) != 1 || replays[0].PaymentID != "auth-1" {
+		t.Errorf("a duplicate of the authorization got %+v, want its result replayed", replays)
+	}
+	want := map[string]schemas.Status{
+		"cap-1": schemas.StatusApproved, "cap-too-much": schemas.StatusRejected, "cap-unknown": schemas.StatusRejected,
+		"void-after-capture": schemas.StatusRejected, "refund-1": schemas.StatusApproved,
+	}
+	for id, st := range want {
+		r := results[id]
+		if r.Status != st {
+			t.Errorf("%s: %s (%s), want %s", id, r.Status, r.Reason, st)
+		}
+		if st == schemas.StatusApproved && (r.PSP != "psp-b" || r.RuleID != "pinned" || len(r.Path) != 1) {
+			t.Errorf("%s went to %v (rule %s), want psp-b pinned", id, pathPSPs(r), r.RuleID)
+		}
+	}
+}
+
+// retryOnce retries a soft decline once, at the same PSP, after delay.
+type retryOnce struct{ delay time.Duration }
+
+func (r retryOnce) PlanRetry(in consumers.RetryInput) (consumers.RetryPlan, bool) {
+	if in.Class != schemas.ClassSoftDecline || in.AttemptNumber > 1 {
+		return consumers.RetryPlan{}, false
+	}
+	return consumers.RetryPlan{Delay: r.delay, RuleID: "retry-once"}, true
+}
+
+// TestDelayedRetryIsNeverEarlyAndSurvivesARebalance schedules a retry of a
+// soft decline through a delay tier, starts a second processor in the group
+// while the retry waits (a rebalance), and checks the retry runs once, not
+// before it was due.
+func TestDelayedRetryIsNeverEarlyAndSurvivesARebalance(t *testing.T) {
+	s := newStackWith(t, stackOptions{
+		delayTiers: []time.Duration{time.Second, 3 * time.Second},
+		// The PSP advises retrying after 1.5s; the rule says 2s: the later wins.
+		profiles: map[string]simulator.Profile{"psp-a": {Latency: time.Millisecond, DeclineRetryAfter: 1500 * time.Millisecond}},
+		noStart:  true,
+	})
+	const delay = 2 * time.Second
+	s.startProcessor(t, nil, retryOnce{delay})
+	ids := []string{"p-later-1", "p-later-2", "p-later-3", "p-later-4"}
+	var recs []*kgo.Record
+	for _, id := range ids {
+		recs = append(recs, s.request(t, payment(id, "tok_soft_decline", "psp-a", "psp-b")))
+	}
+	s.publish(t, recs...)
+	waitFor(t, "first attempts", func() bool { return len(s.readTopicNow(t, s.cluster.Topics().Attempts)) >= len(ids) })
+	s.startProcessor(t, nil, retryOnce{delay}) // rebalance while the retries wait
+	results := s.results(t, len(ids))
+	attempts := map[string][]schemas.AttemptRecorded{}
+	for _, r := range s.readTopic(t, s.cluster.Topics().Attempts, 2*len(ids)) {
+		var a schemas.AttemptRecorded
+		if err := s.serde.Decode(r.Value, &a); err != nil {
+			t.Fatal(err)
+		}
+		attempts[a.PaymentID] = append(attempts[a.PaymentID], a)
+	}
+	for _, id := range ids {
+		res := results[id]
+		if res.Status != schemas.StatusDeclined || res.Class != schemas.ClassSoftDecline {
+			t.Errorf("%s: %s/%s, want DECLINED soft_decline after the retry", id, res.Status, res.Class)
+		}
+		as := attempts[id]
+		if len(as) != 2 {
+			t.Errorf("%s: %d attempts, want 2", id, len(as))
+			continue
+		}
+		if as[1].PSP != "psp-a" {
+			t.Errorf("%s: retried at %s, want the same PSP", id, as[1].PSP)
+		}
+		if early := as[0].FinishedAtMs + delay.Milliseconds() - as[1].StartedAtMs; early > 0 {
+			t.Errorf("%s: retry ran %dms before it was due", id, early)
+		}
+		if as[0].IdempotencyKey == as[1].IdempotencyKey {
+			t.Errorf("%s: the retry reused the declined attempt's idempotency key", id)
+		}
+	}
+}
+
+// TestInvariantsUnderRandomPSPBehaviour is a property test: random payments
+// over PSPs that fail, rate-limit, time out and decline at random, with a
+// processor killed and replaced midway. Whatever happens: at most one
+// approval per payment at any PSP, exactly one final result per payment,
+// and a payment is APPROVED exactly when a PSP approved it.
+func TestInvariantsUnderRandomPSPBehaviour(t *testing.T) {
+	for _, seed := range []uint64{1, 2} {
+		t.Run(fmt.Sprint("seed-", seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 99))
+			profiles := map[string]simulator.Profile{}
+			names := []string{"rnd-a", "rnd-b", "rnd-c"}
+			for _, n := range names {
+				profiles[n] = simulator.Profile{
+					Latency: time.Millisecond, LatencyJitter: 5 * time.Millisecond,
+					ErrorRate: rng.Float64() * 0.4, RateLimitRate: rng.Float64() * 0.1,
+					TimeoutRate: rng.Float64() * 0.05, DeclineRate: rng.Float64() * 0.2,
+				}
+			}
+			s := newStackWith(t, stackOptions{profiles: profiles, noStart: true})
+			short := func(c *consumers.Configuration) {
+				c.InDoubtWindow = time.Second
+				c.TransactionTimeout = 3 * time.Second
+				c.MaxPollRecords = 20
+			}
+			first := s.startProcessor(t, short, nil)
+			tokens := []string{"tok_approve", "tok_approve", "tok_approve", "tok_soft_decline", "tok_hard_decline", "tok_customer_error", "tok_timeout"}
+			const n = 120
+			var recs []*kgo.Record
+			for i := 0; i < n; i++ {
+				perm := rng.Perm(len(names))
+				var cands []string
+				for _, j := range perm[:1+rng.IntN(len(names))] {
+					cands = append(cands, names[j])
+				}
+				p := payment(fmt.Sprintf("prop-%d-%03d", seed, i), tokens[rng.IntN(len(tokens))], cands...)
+				recs = append(recs, s.request(t, p))
+				if rng.IntN(10) == 0 { // a duplicate request
+					recs = append(recs, s.request(t, p))
+				}
+			}
+			s.publish(t, recs[:len(recs)/2]...)
+			waitFor(t, "some progress", func() bool { return first.Stats().Committed() > 0 })
+			first.Kill()
+			s.startProcessor(t, short, nil)
+			s.publish(t, recs[len(recs)/2:]...)
+
+			final, waiting := s.answers(t, n)
+			for id := range waiting {
+				if _, dup := final[id]; dup {
+					t.Errorf("%s: ACTION_REQUIRED and a final result", id)
+				}
+			}
+			for i := 0; i < n; i++ {
+				id := fmt.Sprintf("prop-%d-%03d", seed, i)
+				approvals := s.sim.Approvals(id)
+				if approvals > 1 {
+					t.Errorf("%s approved %d times", id, approvals)
+				}
+				res, ok := final[id]
+				if !ok {
+					continue // waiting for a customer action
+				}
+				if (res.Status == schemas.StatusApproved) != (approvals == 1) {
+					t.Errorf("%s: result %s but %d approvals at the PSPs", id, res.Status, approvals)
+				}
+			}
+			if d := s.sim.Duplicates(); len(d) != 0 {
+				t.Errorf("conflicting duplicate requests at the PSPs: %+v", d)
+			}
+		})
+	}
+}
+
+// answers reads payments.results until n payments have an answer: a final
+// result, or ACTION_REQUIRED (waiting for the customer). It fails on a
+// second final result for any payment.
+func (s *stack) answers(t *testing.T, n int) (final map[string]schemas.PaymentResult, waiting map[string]bool) {
+	t.Helper()
+	final, waiting = map[string]schemas.PaymentResult{}, map[string]bool{}
+	cl, err := s.cluster.NewClient(kgo.ConsumeTopics(s.cluster.Topics().Results), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	deadline := time.Now().Add(60 * time.Second)
+	for len(final)+len(waiting) < n && time.Now().Before(deadline) {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+			if producers.HeaderValue(r, consumers.HeaderReplay) != "" {
+				return
+			}
+			var res schemas.PaymentResult
+			if err := s.serde.Decode(r.Value, &res); err != nil {
+				t.Fatal(err)
+			}
+			if res.Status == schemas.StatusActionRequired {
+				waiting[res.PaymentID] = true
+				return
+			}
+			if prev, dup := final[res.PaymentID]; dup {
+				t.Errorf("payment %s has two final results: %s then %s", res.PaymentID, prev.Status, res.Status)
+			}
+			delete(waiting, res.PaymentID)
+			final[res.PaymentID] = res
+		})
+		cancel()
+	}
+	if len(final)+len(waiting) != n {
+		t.Fatalf("%d payments answered (%d final, %d waiting for the customer), want %d", len(final)+len(waiting), len(final), len(waiting), n)
+	}
+	return final, waiting
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// readTopicNow reads what a topic holds now, read_committed.
+func (s *stack) readTopicNow(t *testing.T, topic string) []*kgo.Record {
+	t.Helper()
+	cl, err := s.cluster.NewClient(kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var out []*kgo.Record
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+		fs := cl.PollFetches(ctx)
+		cancel()
+		if fs.NumRecords() == 0 {
+			return out
+		}
+		fs.EachRecord(func(r *kgo.Record) { out = append(out, r) })
+	}
+}
