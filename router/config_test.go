@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/payroute/payroute/config"
 	"github.com/payroute/payroute/router"
@@ -34,6 +35,7 @@ router:
 		Version:      "2024-06-01.3",
 		DefaultRoute: "cards-eu",
 		MaxRanks:     3,
+		MaxAttempts:  10,
 		Routes: map[string][]router.Candidate{
 			"cards-eu": {{PSP: "psp-b", Method: "card", Rank: 2}, {PSP: "psp-a", Method: "card", Rank: 1}},
 			portOneRef: {{PSP: "GBPRIMEPAY", Method: "GBPRIMEPAY_CREDIT_CARD"}, {PSP: "OMISE", Method: "OMISE_CREDIT_CARD"}},
@@ -111,8 +113,10 @@ router:
 	}
 }
 
+// TestConfigurationDump: a dump loads back into the same configuration
+// (a nil list dumps as [] and loads back empty, so equality is by dump).
 func TestConfigurationDump(t *testing.T) {
-	cfg := rootConfig{Router: testConfig()}
+	cfg := rootConfig{Router: fullConfig()}
 	out, err := config.Dump(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +125,46 @@ func TestConfigurationDump(t *testing.T) {
 	if err := config.LoadBytes("dump.yaml", out, nil, &back); err != nil {
 		t.Fatalf("reload: %v\n%s", err, out)
 	}
-	if !reflect.DeepEqual(back, cfg) {
-		t.Fatalf("round trip:\n got %+v\nwant %+v", back, cfg)
+	again, err := config.Dump(back)
+	if err != nil {
+		t.Fatal(err)
 	}
+	if string(again) != string(out) {
+		t.Fatalf("round trip:\n got %s\nwant %s", again, out)
+	}
+	for _, s := range []string{"split:", "gateway_sets:", "retry_rules:", "delay: 24h0m0s", "op: one_of"} {
+		if !strings.Contains(string(out), s) {
+			t.Errorf("dump lacks %q:\n%s", s, out)
+		}
+	}
+	if _, err := router.New(back.Router, knownPSPs); err != nil {
+		t.Fatalf("New(reloaded): %v", err)
+	}
+}
+
+// fullConfig is testConfig with rules of every target kind, a gateway set
+// and retry rules.
+func fullConfig() router.Configuration {
+	cfg := testConfig()
+	route := func(name string) router.Target { return router.Target{RankedList: router.RankedList{Route: name}} }
+	cfg.GatewaySets = map[string][]router.GatewayEntry{
+		"cards": {
+			{Network: "visa", Currency: "USD", RankedList: router.RankedList{Candidates: []router.Candidate{{PSP: "psp-a", Method: "card"}, {PSP: "psp-b"}}}},
+			{Network: "*", Currency: "*", RankedList: router.RankedList{Route: "fallback"}},
+		},
+	}
+	cfg.Rules = []router.Rule{
+		{ID: "eu", When: []router.Condition{{Field: "currency", Op: "one_of", Values: []string{"EUR", "GBP"}}}, Target: route("cards-eu")},
+		{ID: "big", When: []router.Condition{{Field: "amount_minor", Op: "gt", Value: "100000"}}, Target: router.Target{RankedList: router.RankedList{Candidates: []router.Candidate{{PSP: "psp-c"}}}}},
+		{ID: "usd", When: []router.Condition{{Field: "currency", Op: "equals", Value: "USD"}}, Split: []router.Branch{
+			{ID: "a", Percent: 50, Target: route("cards-eu")},
+			{Percent: 50, Target: router.Target{GatewaySet: "cards"}},
+		}},
+		{ID: "rest", Target: router.Target{GatewaySet: "cards"}},
+	}
+	cfg.RetryRules = []router.RetryRule{
+		{ID: "funds", When: []router.Condition{{Field: "psp_code", Op: "equals", Value: "insufficient_funds"}}, Action: "same_psp", Delay: 24 * time.Hour},
+		{ID: "a-to-c", When: []router.Condition{{Field: "last_psp", Op: "equals", Value: "psp-a"}}, Action: "psp", PSP: "psp-c", Method: "card"},
+	}
+	return cfg
 }

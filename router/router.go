@@ -12,12 +12,16 @@ import (
 
 // Rule IDs recorded on decisions that no routing rule produced. A decision
 // from a stored route referenced by the event has RuleID RuleRouteRefPrefix
-// followed by the route name.
+// followed by the route name; one from a routing rule has the rule's ID,
+// or "<rule id>/<branch>" for a split.
 const (
 	RuleOverride       = "override"
 	RuleInline         = "inline"
 	RuleRouteRefPrefix = "route_ref:"
 	RuleDefault        = "default"
+	// RulePinned: a CAPTURE, VOID or REFUND pinned to the authorizing PSP
+	// (RouteFollowUp).
+	RulePinned = "pinned"
 )
 
 // Reasons a payment cannot be routed (RouteError.Reason). They are stable
@@ -27,7 +31,8 @@ const (
 	// ReasonUnknownRouteRef: the event's route_ref names no stored route.
 	ReasonUnknownRouteRef = "unknown_route_ref"
 	// ReasonUnknownPSP: an override or inline candidate names a PSP the
-	// registry does not know, or no PSP at all.
+	// registry does not know, or no PSP at all; or the authorizing PSP of
+	// a follow-up is not known.
 	ReasonUnknownPSP = "unknown_psp"
 	// ReasonNoCandidates: the event carries no routing, no rule matched and
 	// there is no default route.
@@ -41,6 +46,11 @@ const (
 	// ReasonUnknownRoute: a routing rule named a route that does not exist
 	// (a configuration error the rule set should have caught at load).
 	ReasonUnknownRoute = "unknown_route"
+	// ReasonFollowUp: Route was asked to route a CAPTURE, VOID or REFUND,
+	// which must go to the PSP that authorized (RouteFollowUp), or
+	// RouteFollowUp was asked to pin something else or without the
+	// authorizing PSP.
+	ReasonFollowUp = "follow_up"
 )
 
 // RouteError says why a payment cannot be routed. The payment is to be
@@ -66,82 +76,68 @@ func routeErr(reason, format string, args ...any) *RouteError {
 	return &RouteError{Reason: reason, Detail: fmt.Sprintf(format, args...)}
 }
 
-// RuleSet is the seam for routing rules (ordered rules, first match wins;
-// PRODUCT.md, Routing). It is consulted after the event's own routing and
-// before the default route. Match returns the name of a stored route and the
-// ID of the rule that matched, recorded as Decision.RuleID; ok is false when
-// no rule matches. Implementations must be safe for concurrent use.
+// RuleSet is a seam for routing rules computed outside the configuration
+// (a rule engine of one's own). It is consulted after the configured rules
+// (Configuration.Rules) found no match and before the default route. Match
+// returns the name of a stored route and the ID of the rule that matched,
+// recorded as Decision.RuleID; ok is false when no rule matches.
+// Implementations must be safe for concurrent use.
 type RuleSet interface {
 	Match(req *schemas.PaymentRequested) (route string, ruleID string, ok bool)
 }
 
 // Router computes routing decisions. It is immutable and safe for
-// concurrent use.
+// concurrent use; a new configuration is a new Router (see Holder).
 type Router struct {
+	cfg          Configuration // as given, to compare versions on Swap
 	version      string
 	maxRanks     int
+	maxAttempts  int
 	known        map[string]bool
-	routes       map[string][]schemas.Candidate // sorted and renumbered 1..n
+	knownNames   []string
+	opts         []Option
+	excluded     map[string]bool // known accounts excluded from failover
+	routes       map[string]*list
+	gatewaySets  map[string]*gatewaySet
+	rules        []*rule
+	retryRules   []*retryRule
 	defaultRoute string
-	rules        RuleSet
+	ruleSet      RuleSet
+	src          *Source
 }
 
-// New validates cfg, checks every stored route's PSPs against knownPSPs (the
-// names the PSP registry holds) and returns a Router. All problems are
-// reported together, each as a config.FieldError keyed under "router"
-// (e.g. "router.routes.cards-eu[1].psp: unknown PSP ...").
-func New(cfg Configuration, knownPSPs []string) (*Router, error) {
-	var errs []error
-	if err := cfg.Validate(); err != nil {
-		errs = append(errs, prefixErrors(ConfigKey, err)...)
+// New checks cfg (see Check) against knownPSPs, the account names of the
+// PSP registry, and compiles it into a Router. It fails when Check reports
+// an error; the error joins every error Problem, one per line, each
+// located at its key and, when cfg has a Source, its file line. Warnings do
+// not fail New (Check returns them).
+//
+// Everything the hot path needs is compiled here: conditions into typed
+// comparisons with folded operands and sets, ranked lists sorted and
+// renumbered with accounts excluded from failover dropped, split and
+// gateway set lookups into arrays and maps. opts mark accounts excluded
+// from failover (ExcludeFromFailover).
+func New(cfg Configuration, knownPSPs []string, opts ...Option) (*Router, error) {
+	r, ps := build(cfg, knownPSPs, opts)
+	if err := ps.Err(); err != nil {
+		return nil, err
 	}
-	known := make(map[string]bool, len(knownPSPs))
-	for _, p := range knownPSPs {
-		known[p] = true
-	}
-	routes := make(map[string][]schemas.Candidate, len(cfg.Routes))
-	for _, name := range cfg.routeNames() {
-		for i, c := range cfg.Routes[name] {
-			if c.PSP != "" && !known[c.PSP] {
-				errs = append(errs, config.FieldError{
-					Key: fmt.Sprintf("%s[%d].psp", config.JoinKey(ConfigKey+".routes", name), i),
-					Msg: fmt.Sprintf("unknown PSP %q (known: %s)", c.PSP, knownList(knownPSPs)),
-				})
-			}
-		}
-		ranked := append([]Candidate(nil), cfg.Routes[name]...)
-		for i := range ranked {
-			ranked[i].Rank = effectiveRank(ranked[i].Rank, i)
-		}
-		sort.SliceStable(ranked, func(i, j int) bool { return ranked[i].Rank < ranked[j].Rank })
-		cands := make([]schemas.Candidate, len(ranked))
-		for i, c := range ranked {
-			cands[i] = schemas.Candidate{PSP: c.PSP, Method: c.Method, Rank: int32(i + 1)}
-		}
-		routes[name] = cands
-	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return &Router{
-		version:      cfg.Version,
-		maxRanks:     cfg.MaxRanks,
-		known:        known,
-		routes:       routes,
-		defaultRoute: cfg.DefaultRoute,
-	}, nil
+	return r, nil
 }
 
-// WithRules returns a copy of r that consults rules between the event's own
-// routing and the default route. A nil rules removes the rule set.
+// WithRules returns a copy of r that consults rules after the configured
+// rules and before the default route. A nil rules removes the rule set.
 func (r *Router) WithRules(rules RuleSet) *Router {
 	c := *r
-	c.rules = rules
+	c.ruleSet = rules
 	return &c
 }
 
 // Version is the configuration version recorded on every decision.
 func (r *Router) Version() string { return r.version }
+
+// Configuration returns the configuration r was built from.
+func (r *Router) Configuration() Configuration { return r.cfg }
 
 // HasRoute reports whether name is a stored route; a rule set uses it to
 // check its targets when it is loaded.
@@ -154,47 +150,150 @@ func (r *Router) HasRoute(name string) bool {
 // order). The returned Decision always carries the configuration version,
 // the rule ID and at least one candidate, ranked 1..n; the caller owns its
 // slice. An error is always a *RouteError and means the payment must be
-// rejected.
+// rejected. CAPTURE, VOID and REFUND are refused with ReasonFollowUp: they
+// go to the authorizing PSP through RouteFollowUp.
+//
+// Route evaluates precompiled rules without allocating (for events whose
+// card network, funding and method type are lower case, as PSPs and vaults
+// send them); the one allocation is the caller's copy of the candidates.
 func (r *Router) Route(req *schemas.PaymentRequested) (schemas.Decision, error) {
+	ruleID, cands, owned, err := r.decide(req, nil)
+	if err != nil {
+		return schemas.Decision{}, err
+	}
+	if !owned {
+		cands = clone(cands)
+	}
+	return r.decision(ruleID, cands), nil
+}
+
+// decide is Route without the copy. cands is shared unless owned; ex, when
+// not nil, records why.
+func (r *Router) decide(req *schemas.PaymentRequested, ex *Explanation) (ruleID string, cands []schemas.Candidate, owned bool, err error) {
 	if req == nil {
-		return schemas.Decision{}, routeErr(ReasonNoCandidates, "no payment request")
+		return "", nil, false, routeErr(ReasonNoCandidates, "no payment request")
+	}
+	switch req.Operation {
+	case schemas.OpCapture, schemas.OpVoid, schemas.OpRefund:
+		if ex != nil {
+			ex.Source = SourceFollowUp
+		}
+		return "", nil, false, routeErr(ReasonFollowUp, "%s follows payment %q and goes to the PSP that authorized it (RouteFollowUp), never by routing", req.Operation, req.ReferencePaymentID)
 	}
 	rt := req.Routing
 	switch {
 	case rt.ProviderOverride != "":
+		if ex != nil {
+			ex.Source = SourceOverride
+		}
 		if !r.known[rt.ProviderOverride] {
-			return schemas.Decision{}, routeErr(ReasonUnknownPSP, "provider override names unknown PSP %q", rt.ProviderOverride)
+			return "", nil, false, routeErr(ReasonUnknownPSP, "provider override names unknown PSP %q", rt.ProviderOverride)
 		}
-		return r.decision(RuleOverride, []schemas.Candidate{{PSP: rt.ProviderOverride, Rank: 1}}), nil
+		return RuleOverride, []schemas.Candidate{{PSP: rt.ProviderOverride, Rank: 1}}, true, nil
 	case len(rt.Candidates) > 0:
-		cands, err := r.inline(rt.Candidates)
+		if ex != nil {
+			ex.Source = SourceInline
+		}
+		cands, err := r.inline(rt.Candidates, ex)
 		if err != nil {
-			return schemas.Decision{}, err
+			return "", nil, false, err
 		}
-		return r.decision(RuleInline, cands), nil
+		return RuleInline, cands, true, nil
 	case rt.RouteRef != "":
-		cands, ok := r.routes[rt.RouteRef]
-		if !ok {
-			return schemas.Decision{}, routeErr(ReasonUnknownRouteRef, "route_ref %q names no stored route", rt.RouteRef)
+		if ex != nil {
+			ex.Source = SourceRouteRef
 		}
-		return r.decision(RuleRouteRefPrefix+rt.RouteRef, clone(cands)), nil
+		l, ok := r.routes[rt.RouteRef]
+		if !ok {
+			return "", nil, false, routeErr(ReasonUnknownRouteRef, "route_ref %q names no stored route", rt.RouteRef)
+		}
+		ex.useList(l)
+		return RuleRouteRefPrefix + rt.RouteRef, l.cands, false, nil
 	}
-	if r.rules != nil {
-		if route, ruleID, ok := r.rules.Match(req); ok {
-			cands, found := r.routes[route]
+	if len(r.rules) > 0 {
+		if ruleID, l, ok := r.matchRules(req, ex); ok {
+			return ruleID, l.cands, false, nil
+		}
+	}
+	if r.ruleSet != nil {
+		if route, ruleID, ok := r.ruleSet.Match(req); ok {
+			if ex != nil {
+				ex.Source = SourceRuleSet
+			}
+			l, found := r.routes[route]
 			if !found {
-				return schemas.Decision{}, routeErr(ReasonUnknownRoute, "rule %q names route %q, which does not exist", ruleID, route)
+				return "", nil, false, routeErr(ReasonUnknownRoute, "rule %q names route %q, which does not exist", ruleID, route)
 			}
 			if ruleID == "" {
 				ruleID = "rule:" + route
 			}
-			return r.decision(ruleID, clone(cands)), nil
+			ex.useList(l)
+			return ruleID, l.cands, false, nil
 		}
 	}
-	if r.defaultRoute != "" {
-		return r.decision(RuleDefault, clone(r.routes[r.defaultRoute])), nil
+	if ex != nil {
+		ex.Source = SourceDefault
 	}
-	return schemas.Decision{}, routeErr(ReasonNoCandidates, "the event carries no routing, no rule matched and no default route is configured")
+	if r.defaultRoute != "" {
+		l := r.routes[r.defaultRoute]
+		ex.useList(l)
+		return RuleDefault, l.cands, false, nil
+	}
+	return "", nil, false, routeErr(ReasonNoCandidates, "the event carries no routing, no rule matched and no default route is configured")
+}
+
+// matchRules evaluates the configured rules in order and returns the
+// decision of the first that matches and resolves to a list.
+func (r *Router) matchRules(req *schemas.PaymentRequested, ex *Explanation) (string, *list, bool) {
+	in := input{req: req}
+	for _, ru := range r.rules {
+		ok, failed := ru.matches(&in)
+		if !ok {
+			if ex != nil {
+				ex.Rules = append(ex.Rules, r.ruleResult(ru, false, failed, &in, ""))
+			}
+			continue
+		}
+		ruleID, t := ru.id, ru.target
+		var bucket uint32
+		var br *branch
+		if len(ru.split) > 0 {
+			bucket = splitBucket(ru.id, req.PaymentID)
+			for i := range ru.split {
+				if bucket < ru.split[i].upto {
+					br = &ru.split[i]
+					break
+				}
+			}
+			ruleID, t = br.ruleID, br.target
+		}
+		l, k, found := t.resolve(&in)
+		if ex != nil {
+			note := ""
+			if !found {
+				nw, cur := "", ""
+				if req != nil {
+					nw, cur = lowerASCII(req.PaymentMethod.Network), upperASCII(req.Currency)
+				}
+				note = fmt.Sprintf("gateway set %s has no entry for network %q and currency %q: the rule does not apply", t.gs.name, nw, cur)
+			}
+			ex.Rules = append(ex.Rules, r.ruleResult(ru, found, nil, &in, note))
+			if found {
+				ex.Source = SourceRules
+				if br != nil {
+					ex.Split = &SplitResult{Bucket: float64(bucket) / 100, Branch: ruleID, Percent: br.percent}
+				}
+				if t.gs != nil {
+					ex.GatewaySet = &GatewayResult{Name: t.gs.name, Network: k.network, Currency: k.currency}
+				}
+				ex.useList(l)
+			}
+		}
+		if found {
+			return ruleID, l, true
+		}
+	}
+	return "", nil, false
 }
 
 func (r *Router) decision(ruleID string, cands []schemas.Candidate) schemas.Decision {
@@ -202,8 +301,9 @@ func (r *Router) decision(ruleID string, cands []schemas.Candidate) schemas.Deci
 }
 
 // inline checks and ranks candidates sent in the event. They are kept as
-// given (the same PSP may appear twice), ordered by rank.
-func (r *Router) inline(in []schemas.Candidate) ([]schemas.Candidate, error) {
+// given (the same PSP may appear twice), ordered by rank, except that
+// accounts excluded from failover are dropped after rank 1.
+func (r *Router) inline(in []schemas.Candidate, ex *Explanation) ([]schemas.Candidate, error) {
 	if len(in) > r.maxRanks {
 		return nil, routeErr(ReasonTooManyCandidates, "%d candidates, at most %d allowed", len(in), r.maxRanks)
 	}
@@ -228,7 +328,22 @@ func (r *Router) inline(in []schemas.Candidate) ([]schemas.Candidate, error) {
 		byRank[rank] = i
 		out[i] = schemas.Candidate{PSP: c.PSP, Method: c.Method, Rank: rank}
 	}
-	return renumber(out), nil
+	out = renumber(out)
+	if len(r.excluded) == 0 {
+		return out, nil
+	}
+	kept := out[:1]
+	for _, c := range out[1:] {
+		if r.excluded[c.PSP] {
+			if ex != nil {
+				ex.ExcludedFromFailover = append(ex.ExcludedFromFailover, c.PSP)
+			}
+			continue
+		}
+		c.Rank = int32(len(kept) + 1)
+		kept = append(kept, c)
+	}
+	return kept, nil
 }
 
 // renumber sorts candidates by rank (stable) and renumbers them 1..n in place.
