@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -15,6 +16,9 @@ import (
 type Cluster struct {
 	cfg   Configuration
 	seeds []string
+
+	hooksMu sync.Mutex
+	hooks   []func() []kgo.Hook // see AddClientHooks
 }
 
 // NewCluster resolves the seed brokers. With no brokers configured, embedded
@@ -61,8 +65,26 @@ func (c *Cluster) Opts(opts ...kgo.Opt) []kgo.Opt {
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RequestTimeoutOverhead(c.cfg.RequestTimeout),
 		kgo.ProduceRequestTimeout(c.cfg.RequestTimeout),
+		kgo.WithHooks(TraceHook{}),
 	}
+	c.hooksMu.Lock()
+	for _, f := range c.hooks {
+		base = append(base, kgo.WithHooks(f()...))
+	}
+	c.hooksMu.Unlock()
 	return append(base, opts...)
+}
+
+// AddClientHooks makes every client built from the cluster afterwards (by
+// NewClient, NewGroupTransactSession or Opts) carry the hooks f returns. f
+// is called once per client, so hooks that hold per-client state (kprom's
+// metrics register one set of collectors per client) are never shared.
+// Clients built before the call are unaffected: add hooks while the fx
+// application is being built, before any component starts.
+func (c *Cluster) AddClientHooks(f func() []kgo.Hook) {
+	c.hooksMu.Lock()
+	defer c.hooksMu.Unlock()
+	c.hooks = append(c.hooks, f)
 }
 
 // EnsureTopics creates every payroute topic that does not exist yet, with the
