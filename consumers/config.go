@@ -26,6 +26,11 @@ type Configuration struct {
 	// StateRetention is how long a final payment's state is kept to answer
 	// duplicates; after it, a duplicate PaymentRequested is a new payment.
 	StateRetention time.Duration `yaml:"state_retention"`
+	// ApprovalRetention is how long an approved AUTHORIZE or CHARGE is kept
+	// so that CAPTURE, VOID and REFUND can find the PSP that approved it;
+	// a follow-up after it is refused as having no authorization. It is
+	// longer than StateRetention because refunds come months later.
+	ApprovalRetention time.Duration `yaml:"approval_retention"`
 	// MaxPollRecords bounds the records taken in one poll, and so the work in
 	// flight between two offset commits.
 	MaxPollRecords int `yaml:"max_poll_records"`
@@ -46,6 +51,7 @@ func DefaultConfiguration() Configuration {
 		Group:                  "payroute-processor",
 		TransactionTimeout:     time.Minute,
 		StateRetention:         7 * 24 * time.Hour,
+		ApprovalRetention:      180 * 24 * time.Hour,
 		MaxPollRecords:         500,
 		AttemptTimeout:         30 * time.Second,
 		InDoubtWindow:          20 * time.Second,
@@ -73,6 +79,9 @@ func (c Configuration) Validate() error {
 	}
 	if c.StateRetention < time.Hour {
 		errs = append(errs, config.Errorf("state_retention", "must be >= 1h: it is the window in which duplicates are recognized"))
+	}
+	if c.ApprovalRetention < c.StateRetention {
+		errs = append(errs, config.Errorf("approval_retention", "must be >= state_retention"))
 	}
 	if c.InDoubtWindow < 0 {
 		errs = append(errs, config.Errorf("in_doubt_window", "must be >= 0"))

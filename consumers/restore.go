@@ -7,18 +7,13 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/payroute/payroute/kafka"
 )
 
 // restore rebuilds the state of the given partitions from the payments.state
 // changelog: every committed change, in order, the last one per payment
 // winning, up to the partition's last stable offset.
-//
-// It reads read_committed, so changes of transactions that aborted (a batch
-// cut short by a crash or a rebalance) are never restored, and it keeps
-// control records: a partition whose log ends in a commit marker has no data
-// record at its end offset, and the marker is how the reader knows it got
-// there. Compaction may leave offset gaps; they are harmless since the
-// reader stops on offsets, not counts.
 func (p *Processor) restore(ctx context.Context, parts []int32) (map[int32]map[string]*PaymentState, error) {
 	out := make(map[int32]map[string]*PaymentState, len(parts))
 	for _, part := range parts {
@@ -27,8 +22,43 @@ func (p *Processor) restore(ctx context.Context, parts []int32) (map[int32]map[s
 	if len(parts) == 0 {
 		return out, nil
 	}
-	topic := p.topics.State
-	cl, err := p.cluster.NewClient()
+	started := time.Now()
+	n := 0
+	_, err := readToEnd(ctx, p.cluster, p.topics.State, parts, func(r *kgo.Record) error {
+		n++
+		if r.Value == nil {
+			delete(out[r.Partition], string(r.Key))
+			return nil
+		}
+		st, err := decodeState(r.Value)
+		if err != nil {
+			// A state this build cannot read must stop the instance, not be
+			// skipped: skipping would forget a payment.
+			return fmt.Errorf("offset %d: %w", r.Offset, err)
+		}
+		out[r.Partition][st.PaymentID] = st
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.log.Info("restored payment state", "partitions", parts, "changes", n, "took", time.Since(started))
+	return out, nil
+}
+
+// readToEnd reads the given partitions of a topic (all of them when parts is
+// nil) from their start to their last stable offset, calling fn for every
+// committed data record in order, and returns the offset after the last
+// record of each partition, where a reader tailing the topic continues.
+//
+// It reads read_committed, so records of transactions that aborted (a batch
+// cut short by a crash or a rebalance) are never seen, and it keeps control
+// records: a partition whose log ends in a commit marker has no data record
+// at its end offset, and the marker is how the reader knows it got there.
+// Compaction may leave offset gaps; they are harmless since the reader stops
+// on offsets, not counts.
+func readToEnd(ctx context.Context, cluster *kafka.Cluster, topic string, parts []int32, fn func(*kgo.Record) error) (map[int32]int64, error) {
+	cl, err := cluster.NewClient()
 	if err != nil {
 		return nil, err
 	}
@@ -42,6 +72,10 @@ func (p *Processor) restore(ctx context.Context, parts []int32) (map[int32]map[s
 	if err != nil {
 		return nil, fmt.Errorf("list start offsets of %s: %w", topic, err)
 	}
+	if parts == nil {
+		ends.Each(func(o kadm.ListedOffset) { parts = append(parts, o.Partition) })
+	}
+	next := map[int32]int64{}
 	want := map[int32]int64{} // partition -> last offset to read
 	consume := map[int32]kgo.Offset{}
 	for _, part := range parts {
@@ -53,15 +87,16 @@ func (p *Processor) restore(ctx context.Context, parts []int32) (map[int32]map[s
 		if !ok || start.Err != nil {
 			return nil, fmt.Errorf("start offset of %s/%d: %v", topic, part, start.Err)
 		}
+		next[part] = end.Offset
 		if end.Offset > start.Offset {
 			want[part] = end.Offset - 1
 			consume[part] = kgo.NewOffset().At(start.Offset)
 		}
 	}
 	if len(want) == 0 {
-		return out, nil
+		return next, nil
 	}
-	reader, err := p.cluster.NewClient(
+	reader, err := cluster.NewClient(
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: consume}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.KeepControlRecords(),
@@ -70,35 +105,27 @@ func (p *Processor) restore(ctx context.Context, parts []int32) (map[int32]map[s
 		return nil, err
 	}
 	defer reader.Close()
-	n := 0
-	started := time.Now()
 	for len(want) > 0 {
 		fetches := reader.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("restore %s: %w (still reading partitions %v)", topic, err, keys(want))
+			return nil, fmt.Errorf("read %s: %w (still reading partitions %v)", topic, err, keys(want))
 		}
 		var ferr error
 		fetches.EachError(func(t string, part int32, err error) {
-			ferr = fmt.Errorf("restore %s/%d: %w", t, part, err)
+			ferr = fmt.Errorf("read %s/%d: %w", t, part, err)
 		})
 		if ferr != nil {
 			return nil, ferr
 		}
 		fetches.EachRecord(func(r *kgo.Record) {
 			last, ok := want[r.Partition]
-			if !ok {
+			if !ok || ferr != nil {
 				return
 			}
 			if !r.Attrs.IsControl() {
-				n++
-				if r.Value == nil {
-					delete(out[r.Partition], string(r.Key))
-				} else if st, err := decodeState(r.Value); err != nil {
-					// A state this build cannot read must stop the instance,
-					// not be skipped: skipping would forget a payment.
-					ferr = fmt.Errorf("restore %s/%d offset %d: %w", topic, r.Partition, r.Offset, err)
-				} else {
-					out[r.Partition][st.PaymentID] = st
+				if err := fn(r); err != nil {
+					ferr = fmt.Errorf("read %s/%d: %w", topic, r.Partition, err)
+					return
 				}
 			}
 			if r.Offset >= last {
@@ -109,8 +136,7 @@ func (p *Processor) restore(ctx context.Context, parts []int32) (map[int32]map[s
 			return nil, ferr
 		}
 	}
-	p.log.Info("restored payment state", "partitions", parts, "changes", n, "took", time.Since(started))
-	return out, nil
+	return next, nil
 }
 
 func keys[V any](m map[int32]V) []int32 {

@@ -80,6 +80,7 @@ type Processor struct {
 	log        *slog.Logger
 	stats      *Stats
 	store      *Store
+	reattempts *reattemptLedger
 	now        func() time.Time
 
 	sess   *kgo.GroupTransactSession
@@ -87,6 +88,9 @@ type Processor struct {
 	done   chan struct{}
 	err    error
 	killed atomic.Bool
+
+	expireMu   sync.Mutex
+	lastExpire map[int32]time.Time
 
 	pauseMu sync.Mutex
 	paused  map[topicPartition]time.Time // delay partitions paused until their head is due
@@ -111,7 +115,7 @@ func New(cfg Configuration, cluster *kafka.Cluster, decoder Decoder, records *pr
 		cfg: cfg, cluster: cluster, topics: cluster.Topics(), maxRanks: cluster.Config().MaxRanks,
 		decoder: decoder, records: records, router: router, connectors: connectors,
 		log: log.With("component", "processor", "instance", cfg.InstanceID), stats: newStats(),
-		store: NewStore(), now: time.Now, paused: map[topicPartition]time.Time{},
+		store: NewStore(), reattempts: newReattemptLedger(cluster, log), now: time.Now, paused: map[topicPartition]time.Time{}, lastExpire: map[int32]time.Time{},
 	}, nil
 }
 
@@ -123,6 +127,9 @@ func (p *Processor) Store() *Store { return p.store }
 
 // Start joins the consumer group and processes in a goroutine until Stop.
 func (p *Processor) Start(ctx context.Context) error {
+	if err := p.reattempts.start(ctx); err != nil {
+		return err
+	}
 	sess, err := p.cluster.NewGroupTransactSession(
 		kgo.ConsumerGroup(p.cfg.Group),
 		kgo.ConsumeTopics(p.topics.Processing()...),
@@ -138,10 +145,12 @@ func (p *Processor) Start(ctx context.Context) error {
 		kgo.OnPartitionsLost(p.revoked),
 	)
 	if err != nil {
+		p.reattempts.stop()
 		return fmt.Errorf("processor kafka client: %w", err)
 	}
 	if err := sess.Client().Ping(ctx); err != nil {
 		sess.Close()
+		p.reattempts.stop()
 		return fmt.Errorf("processor cannot reach kafka %v: %w", p.cluster.Seeds(), err)
 	}
 	p.sess = sess
@@ -170,6 +179,7 @@ func (p *Processor) Stop(ctx context.Context) error {
 		return ctx.Err()
 	}
 	p.sess.Close()
+	p.reattempts.stop()
 	return p.err
 }
 
@@ -183,6 +193,7 @@ func (p *Processor) Kill() {
 	p.sess.Client().Close()
 	p.cancel()
 	<-p.done
+	p.reattempts.stop()
 }
 
 // Err is the error that stopped the processor, if any.
@@ -416,6 +427,7 @@ func (p *Processor) processBatch(ctx context.Context, fetches kgo.Fetches, due m
 			for _, id := range due[part] {
 				p.runScheduled(ctx, w, id)
 			}
+			p.expire(w)
 			w.flushState()
 			out.w = w
 		}()
@@ -434,6 +446,36 @@ func (p *Processor) processBatch(ctx context.Context, fetches kgo.Fetches, due m
 		batch.counts.add(r.w.counts)
 	}
 	return batch, nil
+}
+
+// expireBatch bounds how many expired payments one batch forgets per
+// partition, so a backlog of expiries never makes one transaction large.
+const expireBatch = 1000
+
+// expireEvery is how often a partition is scanned for expired payments.
+const expireEvery = time.Minute
+
+// expire forgets, with changelog tombstones, final payments older than the
+// retention. From then on a request with the same payment_id is a new
+// payment: the retention is the window in which duplicates are recognized.
+func (p *Processor) expire(w *work) {
+	now := w.now
+	p.expireMu.Lock()
+	last := p.lastExpire[w.view.part]
+	due := now.Sub(last) >= expireEvery
+	if due {
+		p.lastExpire[w.view.part] = now
+	}
+	p.expireMu.Unlock()
+	if !due {
+		return
+	}
+	for _, id := range p.store.Expired(w.view.part, now.Add(-p.cfg.StateRetention).UnixMilli(),
+		now.Add(-p.cfg.ApprovalRetention).UnixMilli(), expireBatch) {
+		if _, changed := w.view.changes[id]; !changed {
+			w.view.forget(id)
+		}
+	}
 }
 
 // statePartitioner writes changelog records to the partition the processor

@@ -44,9 +44,11 @@ func (p *Processor) SetRetryPolicy(rp RetryPolicy) { p.retries = rp }
 // Card-network reattempt limits (Visa's and Mastercard's rules for merchant
 // retries of declined card payments). Category-1 declines and Mastercard
 // merchant advice codes 03 and 21 are hard declines in every connector's
-// classification table, so they never reach scheduling; soft declines are
-// retried at most MaxReattempts times within ReattemptWindow of the first
-// attempt, and never before the network's or PSP's advised time.
+// classification table, so they never reach scheduling; a card is
+// reattempted at most MaxReattempts times within ReattemptWindow, counted
+// per card fingerprint across payments and instances (reattemptLedger), and
+// never before the network's or PSP's advised time (Mastercard advice codes
+// 24-30 carry it).
 const (
 	MaxReattempts   = 15
 	ReattemptWindow = 30 * 24 * time.Hour
@@ -66,8 +68,13 @@ func (p *Processor) scheduleRetry(w *work, st *PaymentState, s step, out *psp.Ou
 	if !ok {
 		return false
 	}
-	if st.ScheduledRetries >= MaxReattempts {
-		p.log.Info("reattempt limit reached", "payment_id", st.PaymentID, "limit", MaxReattempts)
+	card := st.Request.PaymentMethod.Fingerprint
+	used := st.ScheduledRetries
+	if card != "" {
+		used = p.reattempts.count(card, p.now()) + w.reattempts[card]
+	}
+	if used >= MaxReattempts {
+		p.log.Info("card reattempt limit reached", "payment_id", st.PaymentID, "limit", MaxReattempts, "window", ReattemptWindow)
 		return false
 	}
 	delay := max(plan.Delay, out.RetryAfter)
@@ -99,6 +106,13 @@ func (p *Processor) scheduleRetry(w *work, st *PaymentState, s step, out *psp.Ou
 		panic(fmt.Sprintf("encode scheduled retry of %s: %v", st.PaymentID, err))
 	}
 	w.emit(rec)
+	if card != "" {
+		w.emit(p.reattempts.record(card, st.PaymentID, p.now()))
+		if w.reattempts == nil {
+			w.reattempts = map[string]int{}
+		}
+		w.reattempts[card]++
+	}
 	st.Phase = PhaseScheduled
 	st.ScheduledRetries++
 	w.counts.scheduled++

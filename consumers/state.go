@@ -188,6 +188,31 @@ func (s *Store) Scheduled(nowMs int64) (due map[int32][]string, next int64) {
 	return due, next
 }
 
+// Expired lists up to limit final payments of a partition that last changed
+// before the retention allows: approvals that follow-ups may still need are
+// kept until approvalBeforeMs, everything else until beforeMs.
+func (s *Store) Expired(part int32, beforeMs, approvalBeforeMs int64, limit int) []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []string
+	for id, st := range s.parts[part] {
+		if len(out) >= limit {
+			break
+		}
+		if st.Phase != PhaseFinal {
+			continue
+		}
+		cutoff := beforeMs
+		if st.AuthorizingPSP != "" && st.Result != nil && st.Result.Status == schemas.StatusApproved {
+			cutoff = approvalBeforeMs
+		}
+		if st.UpdatedAtMs < cutoff {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // Len is the number of payments held, for metrics and tests.
 func (s *Store) Len() int {
 	s.mu.RLock()
@@ -223,4 +248,12 @@ func (v *partView) put(st *PaymentState) {
 		v.changes = map[string]*PaymentState{}
 	}
 	v.changes[st.PaymentID] = st
+}
+
+// forget deletes a payment's state (a tombstone on the changelog).
+func (v *partView) forget(id string) {
+	if v.changes == nil {
+		v.changes = map[string]*PaymentState{}
+	}
+	v.changes[id] = nil
 }

@@ -373,3 +373,47 @@ func (s *stack) readTopicNow(t *testing.T, topic string) []*kgo.Record {
 		fs.EachRecord(func(r *kgo.Record) { out = append(out, r) })
 	}
 }
+
+// TestCardReattemptLimit: a card already reattempted MaxReattempts times in
+// the last 30 days (by any payment, on any instance) is not retried again;
+// a card one below the limit is.
+func TestCardReattemptLimit(t *testing.T) {
+	s := newStackWith(t, stackOptions{
+		delayTiers: []time.Duration{time.Second},
+		profiles:   map[string]simulator.Profile{"psp-a": {Latency: time.Millisecond, DeclineRetryAfter: 100 * time.Millisecond}},
+		noStart:    true,
+	})
+	now := time.Now()
+	var ledger []*kgo.Record
+	for i := 0; i < consumers.MaxReattempts; i++ {
+		at := now.Add(-time.Duration(i) * time.Hour).UnixMilli()
+		ledger = append(ledger, &kgo.Record{Topic: s.cluster.Topics().Reattempts, Key: []byte("fp_exhausted"),
+			Value: []byte(fmt.Sprintf(`{"payment_id":"old-%d","at_ms":%d}`, i, at))})
+		if i < consumers.MaxReattempts-1 {
+			ledger = append(ledger, &kgo.Record{Topic: s.cluster.Topics().Reattempts, Key: []byte("fp_one_left"),
+				Value: []byte(fmt.Sprintf(`{"payment_id":"old-%d","at_ms":%d}`, i, at))})
+		}
+	}
+	// Reattempts older than the window do not count.
+	ledger = append(ledger, &kgo.Record{Topic: s.cluster.Topics().Reattempts, Key: []byte("fp_one_left"),
+		Value: []byte(fmt.Sprintf(`{"payment_id":"ancient","at_ms":%d}`, now.Add(-31*24*time.Hour).UnixMilli()))})
+	s.publish(t, ledger...)
+	s.startProcessor(t, nil, retryOnce{delay: 200 * time.Millisecond})
+	exhausted := payment("p-card-exhausted", "tok_soft_decline", "psp-a")
+	exhausted.PaymentMethod.Fingerprint = "fp_exhausted"
+	oneLeft := payment("p-card-one-left", "tok_soft_decline", "psp-a")
+	oneLeft.PaymentMethod.Fingerprint = "fp_one_left"
+	s.publish(t, s.request(t, exhausted), s.request(t, oneLeft))
+	s.results(t, 2)
+	perPayment := map[string]int{}
+	for _, r := range s.readTopic(t, s.cluster.Topics().Attempts, 3) {
+		var a schemas.AttemptRecorded
+		if err := s.serde.Decode(r.Value, &a); err != nil {
+			t.Fatal(err)
+		}
+		perPayment[a.PaymentID]++
+	}
+	if perPayment["p-card-exhausted"] != 1 || perPayment["p-card-one-left"] != 2 {
+		t.Fatalf("attempts %v: want the exhausted card tried once and the other retried once", perPayment)
+	}
+}

@@ -21,6 +21,9 @@ type work struct {
 	outs   []*kgo.Record
 	pause  map[topicPartition]time.Time
 	counts counts
+	// reattempts counts the batch's own scheduled reattempts per card,
+	// which the ledger sees only once the batch commits.
+	reattempts map[string]int
 }
 
 func (w *work) emit(recs ...*kgo.Record) { w.outs = append(w.outs, recs...) }

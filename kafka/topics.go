@@ -24,6 +24,11 @@ type Topics struct {
 	FollowUps string
 	// Delays are the scheduled-retry topics, one per delay tier, shortest first.
 	Delays []DelayTopic
+	// Reattempts is payments.reattempts: one record per scheduled retry of a
+	// declined card payment, keyed by card fingerprint and kept for the
+	// card networks' 30-day window, read in full by every instance to count
+	// a card's reattempts (see consumers).
+	Reattempts string
 	// Retry holds payments.retry.rank-<n> for n = 2..MaxRanks, indexed by n.
 	Retry map[int]string
 
@@ -34,16 +39,17 @@ type Topics struct {
 func (c Configuration) Topics() Topics {
 	p := c.TopicPrefix
 	t := Topics{
-		Requested: p + "payments.requested",
-		Results:   p + "payments.results",
-		Attempts:  p + "payments.attempts",
-		DLQ:       p + "payments.dlq",
-		Actions:   p + "payments.actions",
-		Health:    p + "psp.health",
-		State:     p + "payments.state",
-		FollowUps: p + "payments.followups",
-		Retry:     map[int]string{},
-		prefix:    p,
+		Requested:  p + "payments.requested",
+		Results:    p + "payments.results",
+		Attempts:   p + "payments.attempts",
+		DLQ:        p + "payments.dlq",
+		Actions:    p + "payments.actions",
+		Health:     p + "psp.health",
+		State:      p + "payments.state",
+		FollowUps:  p + "payments.followups",
+		Reattempts: p + "payments.reattempts",
+		Retry:      map[int]string{},
+		prefix:     p,
 	}
 	for n := 2; n <= c.MaxRanks; n++ {
 		t.Retry[n] = RetryTopic(p, n)
@@ -73,6 +79,18 @@ func tierName(d time.Duration) string {
 	default:
 		return strings.ReplaceAll(d.String(), ".", "_")
 	}
+}
+
+// ReattemptRetention is how long payments.reattempts keeps records: the
+// card networks count reattempts over 30 days.
+const ReattemptRetention = 30 * 24 * time.Hour
+
+// Retention is the retention a topic needs, or 0 for the broker default.
+func (t Topics) Retention(topic string) time.Duration {
+	if topic == t.Reattempts {
+		return ReattemptRetention
+	}
+	return 0
 }
 
 // DelayOf returns the tier of a delay topic, or false for other topics.
@@ -133,7 +151,7 @@ func (t Topics) All() map[string]bool {
 	out := map[string]bool{
 		t.Requested: false, t.Results: false, t.Attempts: false,
 		t.DLQ: false, t.Actions: false, t.Health: true,
-		t.State: true, t.FollowUps: false,
+		t.State: true, t.FollowUps: false, t.Reattempts: false,
 	}
 	for _, d := range t.Delays {
 		out[d.Topic] = false
