@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -104,6 +105,10 @@ func (c *Cluster) EnsureTopics(ctx context.Context) error {
 		if compacted {
 			policy := "compact"
 			configs["cleanup.policy"] = &policy
+		}
+		if r := c.Topics().Retention(topic); r > 0 {
+			ms := strconv.FormatInt(r.Milliseconds(), 10)
+			configs["retention.ms"] = &ms
 		}
 		resp, err := adm.CreateTopic(ctx, c.cfg.Partitions, c.cfg.ReplicationFactor, configs, topic)
 		if err == nil {
