@@ -73,3 +73,29 @@ type Connector interface {
 	// An error means the PSP could not answer (it is still in doubt).
 	Status(ctx context.Context, req Request) (StatusOutcome, error)
 }
+
+// ReplayStatus interprets, as a status inquiry, the answer to a request
+// re-sent under its original idempotency key: the way to learn what became
+// of a request at PSPs that have no lookup by key (Stripe, Adyen). Such a
+// PSP answers a key it processed with the stored answer and processes a key
+// it never received, so any definitive answer (approved, declined, or our
+// request rejected as invalid) is Found. An answer that is itself not
+// definitive (psp_error, rate_limited, in_doubt: a 5xx, a 429, a request
+// still in progress, no answer at all) is an error: the attempt stays in
+// doubt and the inquiry is repeated later.
+func ReplayStatus(out Outcome) (StatusOutcome, error) {
+	if out.Outcome == schemas.OutcomeError && out.Class != schemas.ClassInvalidRequest {
+		return StatusOutcome{}, &StillInDoubtError{Outcome: out}
+	}
+	return StatusOutcome{Found: true, Outcome: out}, nil
+}
+
+// StillInDoubtError is ReplayStatus's error: the replayed request's answer
+// did not settle the doubt.
+type StillInDoubtError struct {
+	Outcome Outcome
+}
+
+func (e *StillInDoubtError) Error() string {
+	return "still in doubt: " + string(e.Outcome.Class) + " " + e.Outcome.PSPCode + ": " + e.Outcome.Message
+}

@@ -14,7 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-const testKey = "sk_test_51SecretValueThatMustNeverPrint"
+const testKey = "sk_test_payroute-SecretValue-never-printed"
 
 // Every way a Secret can be printed shows Redacted, never the value.
 func TestSecretNeverPrints(t *testing.T) {

@@ -11,7 +11,7 @@ import (
 	"github.com/payroute/payroute/schemas"
 )
 
-const testKey = "sk_test_payrouteConformanceKey"
+const testKey = "sk_test_payroute-conformance-key"
 
 var quiet = slog.New(slog.DiscardHandler)
 

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
@@ -223,10 +222,11 @@ func (c *Connector) Status(ctx context.Context, req psp.Request) (psp.StatusOutc
 	}
 	out.Latency = time.Since(start)
 	c.logOutcome("status", req, out, reply.Sends)
-	if out.Outcome == schemas.OutcomeError && out.Class != schemas.ClassInvalidRequest {
-		return psp.StatusOutcome{}, fmt.Errorf("stripe status %s: still in doubt: %s %s", c.account, out.PSPCode, out.Message)
+	st, err := psp.ReplayStatus(out)
+	if err != nil {
+		return st, fmt.Errorf("stripe status %s: %w", c.account, err)
 	}
-	return psp.StatusOutcome{Found: true, Outcome: out}, nil
+	return st, nil
 }
 
 // retrieve reads a PaymentIntent's current state.
@@ -252,5 +252,5 @@ func (c *Connector) logOutcome(what string, req psp.Request, out psp.Outcome, se
 	}
 	c.log.Debug("stripe "+what, "account", c.account, "operation", req.Operation, "payment_id", req.PaymentID,
 		"idempotency_key", req.IdempotencyKey, "outcome", out.Outcome, "class", out.Class, "code", out.PSPCode,
-		"reference", out.Reference, "sends", strconv.Itoa(sends), "latency", out.Latency, "message", out.Message)
+		"reference", out.Reference, "sends", sends, "latency", out.Latency, "message", out.Message)
 }

@@ -93,7 +93,7 @@ func TestRequestsValidateAgainstStripeMock(t *testing.T) {
 // before it reaches the outcome or the log.
 func TestRefusedKeyIsRedacted(t *testing.T) {
 	mock := stripetest.MockURL(t)
-	const badKey = "sk_live_51RefusedKeyThatMustNotLeak"
+	const badKey = "sk_live_payroute-refused-key-must-not-leak"
 	var logs bytes.Buffer
 	c, err := New(Config{Account: "stripe-bad", BaseURL: mock, APIKey: psp.NewSecret(badKey), Timeout: 5 * time.Second,
 		Log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
