@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/payroute/payroute/psp"
+	"github.com/payroute/payroute/router"
 	"github.com/payroute/payroute/schemas"
 )
 
@@ -37,9 +38,9 @@ func (s step) idempotencyKey(st *PaymentState) string {
 //
 //	approved                 → APPROVED
 //	hard decline             → DECLINED, never retried anywhere
-//	soft decline             → DECLINED with retry advice, or a retry scheduled by a retry rule
+//	soft decline             → DECLINED with retry advice, or the retry a retry rule asks for
 //	customer error           → ACTION_REQUIRED on the same PSP
-//	psp_error, rate_limited  → AttemptFailed on the next rank's retry topic, FAILED when none is left
+//	psp_error, rate_limited  → the next rank (or what a retry rule says), FAILED when none is left
 //	in_doubt, unresolved     → IN_DOUBT, never failed over blind
 //	invalid_request          → REJECTED, and the input to the DLQ
 //
@@ -104,9 +105,6 @@ func (p *Processor) attempt(ctx context.Context, w *work, src *kgo.Record, st *P
 			st.AuthorizingPSP, st.AuthorizationReference = s.psp, out.Reference
 		}
 		p.finish(w, st, schemas.StatusApproved, &out, "")
-	case out.Class == schemas.ClassSoftDecline && !s.followUp && p.scheduleRetry(w, st, s, &out):
-	case out.Class == schemas.ClassHardDecline || out.Class == schemas.ClassSoftDecline:
-		p.finish(w, st, schemas.StatusDeclined, &out, out.Message)
 	case out.Class == schemas.ClassCustomerError:
 		st.Phase = PhaseActionRequired
 		res := p.newResult(w, st, schemas.StatusActionRequired, out.Message)
@@ -121,30 +119,33 @@ func (p *Processor) attempt(ctx context.Context, w *work, src *kgo.Record, st *P
 	case out.Class == schemas.ClassInvalidRequest:
 		p.deadLetter(w, src, "psp_invalid_request", "", fmt.Errorf("%s: %s %s", s.psp, out.PSPCode, out.Message))
 		p.finish(w, st, schemas.StatusRejected, &out, out.Message)
-	case out.Class.FailsOver():
-		next := s.rank + 1
-		if s.followUp || next > len(st.Decision.Candidates) || next > p.maxRanks {
-			log.Info("no rank left", "code", out.PSPCode)
-			p.finish(w, st, schemas.StatusFailed, &out, "all PSPs failed: "+out.Message)
+	default:
+		// Declines and PSP-side failures: the retry rules of the payment's
+		// configuration version decide (by default: fail over on psp_error
+		// and rate_limited, stop otherwise). Follow-ups are never retried
+		// elsewhere: they belong to the PSP that authorized.
+		act := router.RetryAction{Kind: router.RetryStop}
+		if !s.followUp {
+			act = p.router.RetryAction(router.RetryInput{
+				Class: out.Class, PSPCode: out.PSPCode, IssuerCode: out.IssuerCode,
+				AttemptNumber: len(st.Path), LastPSP: s.psp, Decision: st.Decision, Rank: s.rank, Request: req,
+			})
+		}
+		if act.Kind != router.RetryStop && p.retry(w, st, s, &out, summary, act) {
 			return
 		}
-		log.Info("failing over", "to", st.Decision.Candidates[next-1].PSP, "class", out.Class, "code", out.PSPCode)
-		retry, err := p.records.Retry(&schemas.AttemptFailed{
-			PaymentID: st.PaymentID, Request: *req, Decision: st.Decision, NextRank: int32(next),
-			Failure: summary, Path: st.Path, Message: out.Message, FailedAtMs: finished.UnixMilli(),
-		})
-		if err != nil {
-			panic(fmt.Sprintf("encode retry of %s: %v", st.PaymentID, err))
+		switch {
+		case out.Class == schemas.ClassHardDecline || out.Class == schemas.ClassSoftDecline:
+			p.finish(w, st, schemas.StatusDeclined, &out, out.Message)
+		case out.Class.FailsOver():
+			log.Info("no PSP left to fail over to", "code", out.PSPCode, "why", act.Reason)
+			p.finish(w, st, schemas.StatusFailed, &out, "all PSPs failed: "+out.Message)
+		default:
+			// A class payroute does not know: stop rather than guess.
+			// Unknown codes never fail over.
+			log.Error("unknown outcome class", "class", out.Class, "outcome", out.Outcome)
+			p.finish(w, st, schemas.StatusFailed, &out, "unclassified PSP outcome")
 		}
-		w.counts.failovers++
-		w.emit(retry)
-		st.Phase, st.PendingRank = PhaseInFlight, next
-		w.save(st)
-	default:
-		// A connector returned a class payroute does not know: stop here
-		// rather than guess, and say so. Unknown codes never fail over.
-		log.Error("unknown outcome class", "class", out.Class, "outcome", out.Outcome)
-		p.finish(w, st, schemas.StatusFailed, &out, "unclassified PSP outcome")
 	}
 }
 

@@ -66,11 +66,14 @@ func (p *Processor) handleFollowUp(ctx context.Context, w *work, rec *kgo.Record
 			return
 		}
 	}
-	st := &PaymentState{PaymentID: req.PaymentID, Phase: PhaseInFlight, Request: req,
-		Decision: schemas.Decision{ConfigVersion: auth.Decision.ConfigVersion, RuleID: "pinned",
-			Candidates: []schemas.Candidate{{PSP: auth.AuthorizingPSP, Rank: 1}}},
+	dec, err := p.router.RouteFollowUp(req, auth.AuthorizingPSP)
+	if err != nil {
+		refuse(err.Error())
+		return
+	}
+	st := &PaymentState{PaymentID: req.PaymentID, Phase: PhaseInFlight, Request: req, Decision: dec,
 		Operation: req.Operation, AmountMinor: req.AmountMinor, Currency: req.Currency}
-	p.attempt(ctx, w, rec, st, step{rank: 1, psp: auth.AuthorizingPSP, followUp: true,
+	p.attempt(ctx, w, rec, st, step{rank: 1, psp: dec.Candidates[0].PSP, method: dec.Candidates[0].Method, followUp: true,
 		authorizationReference: auth.AuthorizationReference})
 	if st.Phase == PhaseFinal && st.Result != nil && st.Result.Status == schemas.StatusApproved {
 		switch req.Operation {

@@ -15,7 +15,7 @@ import (
 // Module provides the Processor and runs it between start and stop.
 var Module = fx.Module("consumers",
 	fx.Provide(func(lc fx.Lifecycle, cfg Configuration, cluster *kafka.Cluster, serde *schemas.Serde,
-		records *producers.Records, r *router.Router, reg *psp.Registry, log *slog.Logger) (*Processor, error) {
+		records *producers.Records, r *router.Holder, reg *psp.Registry, log *slog.Logger) (*Processor, error) {
 		p, err := New(cfg, cluster, serde, records, r, reg, log)
 		if err != nil {
 			return nil, err

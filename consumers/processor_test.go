@@ -36,6 +36,7 @@ type stack struct {
 type stackOptions struct {
 	profiles   map[string]simulator.Profile // extra or replaced simulated PSPs
 	delayTiers []time.Duration
+	retryRules []router.RetryRule
 	processor  func(*consumers.Configuration)
 	noStart    bool // do not start a processor
 }
@@ -86,6 +87,7 @@ func newStackWith(t *testing.T, o stackOptions) *stack {
 	rcfg := router.DefaultConfiguration()
 	rcfg.Version = "v-test"
 	rcfg.Routes = map[string][]router.Candidate{"Route_portone": {{PSP: "psp-a"}, {PSP: "psp-b"}}}
+	rcfg.RetryRules = o.retryRules
 	r, err := router.New(rcfg, reg.Names())
 	if err != nil {
 		t.Fatal(err)
@@ -102,13 +104,13 @@ func newStackWith(t *testing.T, o stackOptions) *stack {
 	s := &stack{kcfg: kcfg, cluster: cluster, sim: sim, reg: reg, router: r, serde: serde,
 		records: producers.NewRecords(serde, cluster.Topics()), client: client}
 	if !o.noStart {
-		s.proc = s.startProcessor(t, o.processor, nil)
+		s.proc = s.startProcessor(t, o.processor)
 	}
 	return s
 }
 
 // startProcessor starts one more processor in the stack's group.
-func (s *stack) startProcessor(t *testing.T, mutate func(*consumers.Configuration), retries consumers.RetryPolicy) *consumers.Processor {
+func (s *stack) startProcessor(t *testing.T, mutate func(*consumers.Configuration)) *consumers.Processor {
 	t.Helper()
 	ccfg := consumers.DefaultConfiguration()
 	ccfg.InDoubtWindow = 3 * time.Second
@@ -124,9 +126,6 @@ func (s *stack) startProcessor(t *testing.T, mutate func(*consumers.Configuratio
 	proc, err := consumers.New(ccfg, s.cluster, s.serde, s.records, s.router, s.reg, log)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if retries != nil {
-		proc.SetRetryPolicy(retries)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

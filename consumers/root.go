@@ -47,12 +47,18 @@ import (
 	"github.com/payroute/payroute/kafka"
 	"github.com/payroute/payroute/producers"
 	"github.com/payroute/payroute/psp"
+	"github.com/payroute/payroute/router"
 	"github.com/payroute/payroute/schemas"
 )
 
-// Router turns a payment into ranked candidates (router.Router).
-type Router interface {
+// Routing is what the processor asks the router (router.Holder, which
+// follows configuration reloads, or a fixed router.Router): candidates for a
+// new payment, the pinned PSP of a follow-up, and what follows a failed
+// attempt under the retry rules of the payment's configuration version.
+type Routing interface {
 	Route(req *schemas.PaymentRequested) (schemas.Decision, error)
+	RouteFollowUp(req *schemas.PaymentRequested, authorizingPSP string) (schemas.Decision, error)
+	RetryAction(in router.RetryInput) router.RetryAction
 }
 
 // Connectors finds the connector of a PSP account by name (psp.Registry).
@@ -74,9 +80,8 @@ type Processor struct {
 	maxRanks   int
 	decoder    Decoder
 	records    *producers.Records
-	router     Router
+	router     Routing
 	connectors Connectors
-	retries    RetryPolicy
 	log        *slog.Logger
 	stats      *Stats
 	store      *Store
@@ -98,7 +103,7 @@ type Processor struct {
 
 // New builds a processor; Start connects it.
 func New(cfg Configuration, cluster *kafka.Cluster, decoder Decoder, records *producers.Records,
-	router Router, connectors Connectors, log *slog.Logger) (*Processor, error) {
+	routing Routing, connectors Connectors, log *slog.Logger) (*Processor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -113,7 +118,7 @@ func New(cfg Configuration, cluster *kafka.Cluster, decoder Decoder, records *pr
 	}
 	return &Processor{
 		cfg: cfg, cluster: cluster, topics: cluster.Topics(), maxRanks: cluster.Config().MaxRanks,
-		decoder: decoder, records: records, router: router, connectors: connectors,
+		decoder: decoder, records: records, router: routing, connectors: connectors,
 		log: log.With("component", "processor", "instance", cfg.InstanceID), stats: newStats(),
 		store: NewStore(), reattempts: newReattemptLedger(cluster, log), now: time.Now, paused: map[topicPartition]time.Time{}, lastExpire: map[int32]time.Time{},
 	}, nil

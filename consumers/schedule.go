@@ -8,116 +8,112 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/payroute/payroute/psp"
+	"github.com/payroute/payroute/router"
 	"github.com/payroute/payroute/schemas"
 )
-
-// RetryInput is what a retry policy knows about a declined attempt.
-type RetryInput struct {
-	Class         schemas.Class
-	PSPCode       string
-	IssuerCode    string
-	AttemptNumber int // attempts so far, this one included
-	LastPSP       string
-	Rank          int
-	Decision      schemas.Decision
-}
-
-// RetryPlan is a retry policy's answer: retry at PSP (empty: the same one)
-// or at the next rank, after Delay.
-type RetryPlan struct {
-	NextRank bool
-	PSP      string
-	Delay    time.Duration
-	RuleID   string
-}
-
-// RetryPolicy decides whether a soft-declined attempt is retried later
-// (Payrails retry rules, configured in the router). Without one, soft
-// declines end DECLINED with the PSP's retry advice.
-type RetryPolicy interface {
-	PlanRetry(in RetryInput) (RetryPlan, bool)
-}
-
-// SetRetryPolicy installs the retry policy; call before Start.
-func (p *Processor) SetRetryPolicy(rp RetryPolicy) { p.retries = rp }
 
 // Card-network reattempt limits (Visa's and Mastercard's rules for merchant
 // retries of declined card payments). Category-1 declines and Mastercard
 // merchant advice codes 03 and 21 are hard declines in every connector's
-// classification table, so they never reach scheduling; a card is
-// reattempted at most MaxReattempts times within ReattemptWindow, counted
-// per card fingerprint across payments and instances (reattemptLedger), and
-// never before the network's or PSP's advised time (Mastercard advice codes
-// 24-30 carry it).
+// classification table, and hard declines are never retried; a card is
+// reattempted after a decline at most MaxReattempts times within
+// ReattemptWindow, counted per card fingerprint across payments and
+// instances (reattemptLedger), and never before the network's or PSP's
+// advised time (Mastercard advice codes 24-30 carry it).
 const (
 	MaxReattempts   = 15
 	ReattemptWindow = 30 * 24 * time.Hour
 )
 
-// scheduleRetry schedules a retry of a soft-declined attempt where the retry
-// policy says so, within the card-network limits. It reports whether it
-// did; if not, the payment ends DECLINED.
-func (p *Processor) scheduleRetry(w *work, st *PaymentState, s step, out *psp.Outcome) bool {
-	if p.retries == nil {
-		return false
+// retry carries out a retry action of the router for a failed attempt, and
+// reports whether it did; if not, the payment ends with the attempt's
+// outcome. A retry at once on the next rank goes through that rank's retry
+// topic (failover); any retry with a delay, or on a PSP outside the ranked
+// list, goes through the delay tier that fits the delay.
+func (p *Processor) retry(w *work, st *PaymentState, s step, out *psp.Outcome, failed schemas.AttemptSummary, act router.RetryAction) bool {
+	delay := max(act.Delay, out.RetryAfter)
+	if out.Class != schemas.ClassSoftDecline {
+		delay = act.Delay // a PSP's rate-limit advice concerns that PSP, not the next
 	}
-	plan, ok := p.retries.PlanRetry(RetryInput{
-		Class: out.Class, PSPCode: out.PSPCode, IssuerCode: out.IssuerCode,
-		AttemptNumber: len(st.Path), LastPSP: s.psp, Rank: s.rank, Decision: st.Decision,
-	})
-	if !ok {
-		return false
-	}
-	card := st.Request.PaymentMethod.Fingerprint
-	used := st.ScheduledRetries
-	if card != "" {
-		used = p.reattempts.count(card, p.now()) + w.reattempts[card]
-	}
-	if used >= MaxReattempts {
-		p.log.Info("card reattempt limit reached", "payment_id", st.PaymentID, "limit", MaxReattempts, "window", ReattemptWindow)
-		return false
-	}
-	delay := max(plan.Delay, out.RetryAfter)
-	// Due from now, when the decline is in hand, not from the batch's start.
-	due := p.now().Add(delay)
-	if first := st.Request.RequestedAtMs; first > 0 && due.Sub(time.UnixMilli(first)) > ReattemptWindow {
-		return false
-	}
+	now := p.now()
 	f := &schemas.AttemptFailed{
 		PaymentID: st.PaymentID, Request: *st.Request, Decision: st.Decision,
-		NextRank: int32(s.rank), TargetPSP: s.psp,
-		DueAtMs: due.UnixMilli(), RetryCount: int32(st.ScheduledRetries + 1),
-		Failure: st.Path[len(st.Path)-1], Path: st.Path, Message: out.Message, FailedAtMs: w.now.UnixMilli(),
+		Failure: failed, Path: st.Path, Message: out.Message, FailedAtMs: now.UnixMilli(),
 	}
-	if plan.NextRank {
-		if s.rank+1 > len(st.Decision.Candidates) {
+	switch act.Kind {
+	case router.RetryNextRank:
+		if act.Rank < 1 || act.Rank > len(st.Decision.Candidates) || act.Rank > p.maxRanks {
 			return false
 		}
-		f.NextRank, f.TargetPSP = int32(s.rank+1), ""
-	} else if plan.PSP != "" {
-		f.TargetPSP = plan.PSP
-	}
-	tier, ok := p.topics.DelayFor(delay)
-	if !ok {
+		f.NextRank = int32(act.Rank)
+	case router.RetrySamePSP, router.RetryNamedPSP:
+		if act.PSP == "" {
+			return false
+		}
+		f.NextRank, f.TargetPSP = int32(s.rank), act.PSP
+	default:
 		return false
 	}
+	log := p.log.With("payment_id", st.PaymentID, "rule", act.RuleID, "version", act.ConfigVersion)
+
+	// A declined card is reattempted only within the card networks' limits.
+	card := ""
+	if out.Class == schemas.ClassSoftDecline {
+		card = st.Request.PaymentMethod.Fingerprint
+		used := st.ScheduledRetries
+		if card != "" {
+			used = p.reattempts.count(card, now) + w.reattempts[card]
+		}
+		if used >= MaxReattempts {
+			log.Info("card reattempt limit reached", "limit", MaxReattempts, "window", ReattemptWindow)
+			return false
+		}
+		if first := st.Request.RequestedAtMs; first > 0 && now.Add(delay).Sub(time.UnixMilli(first)) > ReattemptWindow {
+			log.Info("retry would fall outside the card networks' reattempt window")
+			return false
+		}
+	}
+
+	if act.Kind == router.RetryNextRank && delay == 0 {
+		rec, err := p.records.Retry(f)
+		if err != nil {
+			panic(fmt.Sprintf("encode retry of %s: %v", st.PaymentID, err))
+		}
+		log.Info("failing over", "to", act.PSP, "rank", act.Rank, "class", out.Class, "code", out.PSPCode)
+		w.counts.failovers++
+		w.emit(rec)
+		st.Phase, st.PendingRank = PhaseInFlight, act.Rank
+		w.save(st)
+		return true
+	}
+
+	tier, ok := p.topics.DelayFor(delay)
+	if !ok {
+		log.Warn("a retry rule asks for a delayed retry but no delay tiers are configured (kafka.retry_delay_tiers)")
+		return false
+	}
+	st.ScheduledRetries++
+	f.DueAtMs = now.Add(delay).UnixMilli()
+	f.RetryCount = int32(st.ScheduledRetries)
 	rec, err := p.records.ScheduledRetry(tier.Topic, f)
 	if err != nil {
 		panic(fmt.Sprintf("encode scheduled retry of %s: %v", st.PaymentID, err))
 	}
 	w.emit(rec)
 	if card != "" {
-		w.emit(p.reattempts.record(card, st.PaymentID, p.now()))
+		w.emit(p.reattempts.record(card, st.PaymentID, now))
 		if w.reattempts == nil {
 			w.reattempts = map[string]int{}
 		}
 		w.reattempts[card]++
 	}
 	st.Phase = PhaseScheduled
-	st.ScheduledRetries++
+	if act.Kind == router.RetryNextRank {
+		w.counts.failovers++
+	}
 	w.counts.scheduled++
 	w.save(st)
-	p.log.Info("retry scheduled", "payment_id", st.PaymentID, "due_in", delay, "tier", tier.Topic, "rule", plan.RuleID)
+	log.Info("retry scheduled", "kind", act.Kind, "psp", act.PSP, "due_in", delay, "tier", tier.Topic)
 	return true
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/payroute/payroute/consumers"
 	"github.com/payroute/payroute/producers"
 	"github.com/payroute/payroute/psp/simulator"
+	"github.com/payroute/payroute/router"
 	"github.com/payroute/payroute/schemas"
 )
 
@@ -54,11 +55,11 @@ func TestKilledProcessorResumesWithoutSecondApproval(t *testing.T) {
 		c.InDoubtWindow = time.Second
 		c.TransactionTimeout = 3 * time.Second
 	}
-	first := s.startProcessor(t, short, nil)
+	first := s.startProcessor(t, short)
 	s.publish(t, s.request(t, payment("p-crash", "tok_approve", "psp-slow")))
 	waitFor(t, "the PSP call to start", func() bool { return s.sim.Stats()["psp-slow"].Requests > 0 })
 	first.Kill()
-	s.startProcessor(t, short, nil)
+	s.startProcessor(t, short)
 	res := s.results(t, 1)["p-crash"]
 	if res.Status != schemas.StatusApproved {
 		t.Fatalf("result %s, want APPROVED", res.Status)
@@ -166,14 +167,17 @@ func TestCaptureGoesToTheAuthorizingPSP(t *testing.T) {
 	}
 }
 
-// retryOnce retries a soft decline once, at the same PSP, after delay.
-type retryOnce struct{ delay time.Duration }
-
-func (r retryOnce) PlanRetry(in consumers.RetryInput) (consumers.RetryPlan, bool) {
-	if in.Class != schemas.ClassSoftDecline || in.AttemptNumber > 1 {
-		return consumers.RetryPlan{}, false
-	}
-	return consumers.RetryPlan{Delay: r.delay, RuleID: "retry-once"}, true
+// retryOnce is a retry rule (Payrails): a soft decline on the first
+// attempt is retried once, at the same PSP, after delay.
+func retryOnce(delay time.Duration) []router.RetryRule {
+	return []router.RetryRule{{
+		ID: "soft-decline-retry-once",
+		When: []router.Condition{
+			{Field: "class", Op: "equals", Value: "soft_decline"},
+			{Field: "attempt", Op: "equals", Value: "2"},
+		},
+		Action: "same_psp", Delay: delay,
+	}}
 }
 
 // TestDelayedRetryIsNeverEarlyAndSurvivesARebalance schedules a retry of a
@@ -181,14 +185,15 @@ func (r retryOnce) PlanRetry(in consumers.RetryInput) (consumers.RetryPlan, bool
 // while the retry waits (a rebalance), and checks the retry runs once, not
 // before it was due.
 func TestDelayedRetryIsNeverEarlyAndSurvivesARebalance(t *testing.T) {
+	const delay = 2 * time.Second
 	s := newStackWith(t, stackOptions{
 		delayTiers: []time.Duration{time.Second, 3 * time.Second},
+		retryRules: retryOnce(delay),
 		// The PSP advises retrying after 1.5s; the rule says 2s: the later wins.
 		profiles: map[string]simulator.Profile{"psp-a": {Latency: time.Millisecond, DeclineRetryAfter: 1500 * time.Millisecond}},
 		noStart:  true,
 	})
-	const delay = 2 * time.Second
-	s.startProcessor(t, nil, retryOnce{delay})
+	s.startProcessor(t, nil)
 	ids := []string{"p-later-1", "p-later-2", "p-later-3", "p-later-4"}
 	var recs []*kgo.Record
 	for _, id := range ids {
@@ -196,7 +201,7 @@ func TestDelayedRetryIsNeverEarlyAndSurvivesARebalance(t *testing.T) {
 	}
 	s.publish(t, recs...)
 	waitFor(t, "first attempts", func() bool { return len(s.readTopicNow(t, s.cluster.Topics().Attempts)) >= len(ids) })
-	s.startProcessor(t, nil, retryOnce{delay}) // rebalance while the retries wait
+	s.startProcessor(t, nil) // rebalance while the retries wait
 	results := s.results(t, len(ids))
 	attempts := map[string][]schemas.AttemptRecorded{}
 	for _, r := range s.readTopic(t, s.cluster.Topics().Attempts, 2*len(ids)) {
@@ -252,7 +257,7 @@ func TestInvariantsUnderRandomPSPBehaviour(t *testing.T) {
 				c.TransactionTimeout = 3 * time.Second
 				c.MaxPollRecords = 20
 			}
-			first := s.startProcessor(t, short, nil)
+			first := s.startProcessor(t, short)
 			tokens := []string{"tok_approve", "tok_approve", "tok_approve", "tok_soft_decline", "tok_hard_decline", "tok_customer_error", "tok_timeout"}
 			const n = 120
 			var recs []*kgo.Record
@@ -271,7 +276,7 @@ func TestInvariantsUnderRandomPSPBehaviour(t *testing.T) {
 			s.publish(t, recs[:len(recs)/2]...)
 			waitFor(t, "some progress", func() bool { return first.Stats().Committed() > 0 })
 			first.Kill()
-			s.startProcessor(t, short, nil)
+			s.startProcessor(t, short)
 			s.publish(t, recs[len(recs)/2:]...)
 
 			final, waiting := s.answers(t, n)
@@ -380,6 +385,7 @@ func (s *stack) readTopicNow(t *testing.T, topic string) []*kgo.Record {
 func TestCardReattemptLimit(t *testing.T) {
 	s := newStackWith(t, stackOptions{
 		delayTiers: []time.Duration{time.Second},
+		retryRules: retryOnce(200 * time.Millisecond),
 		profiles:   map[string]simulator.Profile{"psp-a": {Latency: time.Millisecond, DeclineRetryAfter: 100 * time.Millisecond}},
 		noStart:    true,
 	})
@@ -398,7 +404,7 @@ func TestCardReattemptLimit(t *testing.T) {
 	ledger = append(ledger, &kgo.Record{Topic: s.cluster.Topics().Reattempts, Key: []byte("fp_one_left"),
 		Value: []byte(fmt.Sprintf(`{"payment_id":"ancient","at_ms":%d}`, now.Add(-31*24*time.Hour).UnixMilli()))})
 	s.publish(t, ledger...)
-	s.startProcessor(t, nil, retryOnce{delay: 200 * time.Millisecond})
+	s.startProcessor(t, nil)
 	exhausted := payment("p-card-exhausted", "tok_soft_decline", "psp-a")
 	exhausted.PaymentMethod.Fingerprint = "fp_exhausted"
 	oneLeft := payment("p-card-one-left", "tok_soft_decline", "psp-a")
@@ -415,5 +421,24 @@ func TestCardReattemptLimit(t *testing.T) {
 	}
 	if perPayment["p-card-exhausted"] != 1 || perPayment["p-card-one-left"] != 2 {
 		t.Fatalf("attempts %v: want the exhausted card tried once and the other retried once", perPayment)
+	}
+}
+
+// TestRetryRuleNamesAnotherPSP: Payrails' "retry failed psp-a
+// authorizations with another provider": a retry rule sends the payment to
+// a PSP outside its ranked list.
+func TestRetryRuleNamesAnotherPSP(t *testing.T) {
+	s := newStackWith(t, stackOptions{
+		delayTiers: []time.Duration{time.Second},
+		retryRules: []router.RetryRule{{
+			ID:     "psp-a-errors-to-test-success",
+			When:   []router.Condition{{Field: "last_psp", Op: "equals", Value: "psp-a"}, {Field: "class", Op: "equals", Value: "psp_error"}},
+			Action: "psp", PSP: "test-success",
+		}},
+	})
+	s.publish(t, s.request(t, payment("p-named", "tok_fail_at_psp-a", "psp-a")))
+	res := s.results(t, 1)["p-named"]
+	if res.Status != schemas.StatusApproved || !equal(pathPSPs(res), []string{"psp-a", "test-success"}) {
+		t.Fatalf("result %s via %v, want APPROVED via psp-a then test-success", res.Status, pathPSPs(res))
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/payroute/payroute/config"
+	"github.com/payroute/payroute/schemas"
 )
 
 // retainedVersions is how many replaced routers a Holder keeps, so retry
@@ -60,6 +61,16 @@ func NewHolder(r *Router) *Holder {
 
 // Current returns the router to route new payments with.
 func (h *Holder) Current() *Router { return h.cur.Load() }
+
+// Route routes a new payment with the current router.
+func (h *Holder) Route(req *schemas.PaymentRequested) (schemas.Decision, error) {
+	return h.Current().Route(req)
+}
+
+// RouteFollowUp pins a follow-up with the current router.
+func (h *Holder) RouteFollowUp(req *schemas.PaymentRequested, authorizingPSP string) (schemas.Decision, error) {
+	return h.Current().RouteFollowUp(req, authorizingPSP)
+}
 
 // Version returns the router of configuration version v when it is
 // current or retained, and otherwise the current router with ok false.
