@@ -11,7 +11,9 @@ import (
 	"github.com/payroute/payroute/kafka"
 	"github.com/payroute/payroute/producers"
 	"github.com/payroute/payroute/psp"
+	_ "github.com/payroute/payroute/psp/adyen" // registers account kind "adyen"
 	"github.com/payroute/payroute/psp/simulator"
+	_ "github.com/payroute/payroute/psp/stripe" // registers account kind "stripe"
 	"github.com/payroute/payroute/router"
 	"github.com/payroute/payroute/schemas"
 )
