@@ -61,9 +61,11 @@ type Routing interface {
 	RetryAction(in router.RetryInput) router.RetryAction
 }
 
-// Connectors finds the connector of a PSP account by name (psp.Registry).
+// Connectors finds the connector of a PSP account by name, and prices an
+// attempt there from the account's fee schedule (psp.Registry).
 type Connectors interface {
 	Get(name string) (psp.Connector, bool)
+	Fee(name string, in psp.FeeInput) int64
 }
 
 // Decoder reads payroute's Avro events (schemas.Serde).
