@@ -91,7 +91,8 @@ type PSPStats struct {
 	RateLimited     int64 `json:"rate_limited"` // 429
 	Timeouts        int64 `json:"timeouts"`     // processed, then held
 	Malformed       int64 `json:"malformed"`
-	Invalid         int64 `json:"invalid"` // 400 and 409
+	Invalid         int64 `json:"invalid"`   // 400 and 409
+	SlowTail        int64 `json:"slow_tail"` // answers delayed by the profile's tail latency
 	StatusInquiries int64 `json:"status_inquiries"`
 }
 
@@ -475,6 +476,7 @@ func (p *pspState) drawLatencyLocked() time.Duration {
 		d += time.Duration(p.rng.Int64N(int64(j) + 1))
 	}
 	if p.profile.TailRate > 0 && p.rng.Float64() < p.profile.TailRate {
+		p.stats.SlowTail++
 		d += p.profile.TailLatency
 	}
 	return d
