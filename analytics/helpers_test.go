@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/payroute/payroute/kafka"
@@ -83,11 +84,11 @@ type env struct {
 	producer *kgo.Client
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, opts ...kfake.Opt) *env {
 	t.Helper()
 	kcfg := kafka.DefaultConfiguration()
 	kcfg.Partitions = 3
-	emb, err := kafka.NewEmbedded(kcfg)
+	emb, err := kafka.NewEmbedded(kcfg, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,10 +109,17 @@ func newEnv(t *testing.T) *env {
 	return &env{cluster: cluster, serde: serde, records: producers.NewRecords(serde, cluster.Topics()), producer: producer}
 }
 
-// publish produces attempts and results (*schemas.AttemptRecorded,
-// *schemas.PaymentResult or raw *kgo.Record) and waits for the acks.
+// publish produces events (*schemas.AttemptRecorded, *schemas.PaymentResult,
+// *schemas.PaymentRequested or raw *kgo.Record) and waits for the acks.
 func (e *env) publish(t *testing.T, events ...any) {
 	t.Helper()
+	if err := e.produce(events...); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// produce is publish for goroutines other than the test's.
+func (e *env) produce(events ...any) error {
 	var recs []*kgo.Record
 	for _, ev := range events {
 		var rec *kgo.Record
@@ -121,21 +129,21 @@ func (e *env) publish(t *testing.T, events ...any) {
 			rec, err = e.records.Attempt(v)
 		case *schemas.PaymentResult:
 			rec, err = e.records.Result(v)
+		case *schemas.PaymentRequested:
+			rec, err = e.records.Requested(v)
 		case *kgo.Record:
 			rec = v
 		default:
-			t.Fatalf("cannot publish %T", ev)
+			return fmt.Errorf("cannot publish %T", ev)
 		}
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		recs = append(recs, rec)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := e.producer.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
+	return e.producer.ProduceSync(ctx, recs...).FirstErr()
 }
 
 // startSink starts a sink on the environment; it is stopped at cleanup if
@@ -260,4 +268,36 @@ func result(status schemas.Status, attempts ...*schemas.AttemptRecorded) *schema
 			Outcome: a.Outcome, Class: a.Class, PSPCode: a.PSPCode})
 	}
 	return r
+}
+
+// loadWorld publishes a world's events, loads them with a sink and stops
+// it; it returns the connection to the test database.
+func loadWorld(t *testing.T, w *world) (Configuration, *Conn) {
+	t.Helper()
+	cfg := testConfig(t)
+	cfg.BatchSize = 500
+	e := newEnv(t)
+	c := openTest(t, cfg)
+	events := w.events()
+	e.publish(t, events...)
+	s := e.startSink(t, cfg)
+	waitFor(t, 60*time.Second, "the world to load", func() bool { return s.Stats().Committed == int64(len(events)) })
+	if err := stopSink(s); err != nil {
+		t.Fatal(err)
+	}
+	return cfg, c
+}
+
+// request is a PaymentRequested with inline candidates and metadata.
+func request(merchant, payment string, at time.Time) *schemas.PaymentRequested {
+	return &schemas.PaymentRequested{
+		PaymentID: payment, MerchantID: merchant, Operation: schemas.OpAuthorize, AmountMinor: 1299, Currency: "EUR",
+		PaymentMethod: schemas.PaymentMethod{Token: "tok_test", Type: "card", Network: "visa", Funding: "credit",
+			BIN: "400000", Last4: "0004", IssuerCountry: "FR", ExpiryMonth: 12, ExpiryYear: 2030, Fingerprint: "fp_test"},
+		Customer:      schemas.Customer{CustomerID: "cus-1", Country: "FR"},
+		Recurring:     true,
+		Routing:       schemas.Routing{Candidates: []schemas.Candidate{{PSP: "psp-b", Method: "card", Rank: 1}, {PSP: "psp-a", Rank: 2}}},
+		Metadata:      map[string]string{"segment": "gold", "channel": "web"},
+		RequestedAtMs: at.UnixMilli(),
+	}
 }

@@ -1,33 +1,86 @@
-// Package analytics streams every payment attempt and every final result
-// into ClickHouse, and reads them back as the per-PSP report.
+// Package analytics streams every payment attempt, final result and payment
+// request into ClickHouse, keeps per-PSP aggregates there, and reads them
+// back: the per-PSP report (text and HTML with charts), the query pack
+// (queries/*.sql) and the what-if replay of a candidate routing
+// configuration.
 //
-// The sink is a Kafka consumer of payments.attempts and payments.results in
-// its own consumer group. It decodes AttemptRecorded and PaymentResult
-// events, accumulates rows into batches, inserts each batch with a named
-// column list, and commits the records' offsets only once ClickHouse has
-// accepted the batch. Nothing is ever dropped:
+// # The sink
 //
-//   - ClickHouse down (at start or later): the sink retries with exponential
-//     backoff, consumption paused and the batch kept in hand, and catches up
-//     when the server is back. The payment processor has its own Kafka client
-//     and group and never waits for the sink, so an outage costs payments
-//     nothing.
-//   - A crash between an insert and its offset commit re-delivers the batch.
-//     The tables are ReplacingMergeTree keyed by attempt_id and payment_id, so
-//     the copies collapse, and the queries of this package that must be exact
-//     read with FINAL. (A later migration makes ingestion exactly-once with
-//     materialized views; until then FINAL is what keeps counts exact.)
-//   - A record that does not decode is counted, logged and skipped (its
-//     offset is committed with the batch). Both topics carry only payroute's
-//     own outputs, encoded by the same serde, so such a record is a bug or
-//     foreign data, and blocking analytics on it would help nobody.
+// The sink is a Kafka consumer of payments.attempts, payments.results and
+// payments.requested in its own consumer group. It decodes the events,
+// accumulates rows into batches and inserts, per table, one block with a
+// named column list. Undecodable records, and requests the processor would
+// reject, are counted, logged and skipped: both result topics carry only
+// payroute's own outputs, and blocking analytics on foreign data would help
+// nobody.
 //
-// The schema is versioned SQL (migrations/), applied in order by Migrate and
-// recorded in <database>.schema_migrations. Every statement names the
-// configured database, and all SQL keeps to what both Debian's ClickHouse
-// 18.16 (what scripts/clickhouse.sh installs, and what the tests run on)
-// and current releases accept: DateTime plus UInt64 milliseconds rather
-// than DateTime64, no Map or LowCardinality, new-style MergeTree clauses.
+// # Exactly once
+//
+// Counts in ClickHouse equal the records on the topics, whenever and however
+// often the sink is killed and restarted. ReplacingMergeTree alone cannot
+// give that: the materialized views that keep the aggregates (migration
+// 0003) run on every inserted block, copies included, and a merge that
+// collapses copies in a raw table never reaches them. So the sink never
+// inserts a record ClickHouse already holds:
+//
+//   - Every raw row carries its record's (topic, partition, offset), and
+//     materialized views record, inside the same INSERT, the highest offset
+//     per partition of each block in ingest_offsets (migration 0002). What
+//     ClickHouse holds is therefore known from ClickHouse itself, not from
+//     Kafka's committed offsets, which lag after a crash between an insert
+//     and its commit.
+//   - A table's rows of one flush go as one INSERT of one block: clickhouse-go
+//     sends a batch as a single native Data block, and the server applies a
+//     block whole or not at all (a client that dies before the end of the
+//     INSERT aborts it; max_insert_block_size only splits blocks the server
+//     parses itself). Per partition the rows are a contiguous run of its
+//     records starting right after what ClickHouse held, so "loaded up to
+//     offset N" is exact: everything at or below N is in, nothing above.
+//   - When partitions are assigned (AdjustFetchOffsetsFn), the sink waits
+//     for every sink insert into the database still executing on the server
+//     (each carries a query id starting "payroute-sink:<database>:"; a dead
+//     predecessor's last insert may still be running), reads
+//     ingest_offsets, and starts each partition right after it.
+//   - After a failed insert it waits for that insert to leave
+//     system.processes, re-reads ingest_offsets, and sends only the rows
+//     still missing: an insert whose answer was lost may well be applied.
+//   - When partitions are revoked or lost, the insert in flight is aborted
+//     if it carries them and revoke returns only once it has returned; rows
+//     polled under an earlier assignment of a partition are dropped.
+//
+// Kafka offsets are still committed after each flush, to show the group's
+// lag and spare re-reading; they are never what decides.
+//
+// What this does not cover: a materialized view that fails (its table
+// dropped or altered by hand) after the raw table took a block leaves the
+// views before it counted and the ones after it not, whatever the sink
+// does (ClickHouse has no multi-table transactions); a server crash in the
+// middle of writing a block that spans two months (two parts) can keep one
+// part. A sink cut off from Kafka but still reaching ClickHouse (a zombie)
+// is fenced only by franz-go telling it that its partitions are lost.
+// Records that are distinct on the topic but describe the same attempt (a
+// processor re-publishing without transactions) are distinct events and
+// are counted as such; the raw tables, ReplacingMergeTree by event id since
+// migration 0001, collapse them at their next merge, so count distinct
+// attempts with FINAL or uniqExact(attempt_id).
+//
+// # Outages
+//
+// ClickHouse down (at start or later): the sink retries with exponential
+// backoff, fetching paused and the batch kept in hand, and catches up when
+// the server is back. The payment processor has its own Kafka client and
+// group and never waits for the sink, so an outage costs payments nothing.
+//
+// # Schema
+//
+// The schema is versioned SQL (migrations/), applied in order by Migrate (at
+// the sink's start and by payroute migrate) and recorded in
+// <database>.schema_migrations. Every statement names the configured
+// database, and all SQL keeps to what both Debian's ClickHouse 18.16 (what
+// scripts/clickhouse.sh installs, and what the tests run on) and current
+// releases accept: DateTime plus UInt64 milliseconds rather than DateTime64,
+// no Map or LowCardinality, no window functions, new-style MergeTree
+// clauses, views that produce every column of their TO table.
 package analytics
 
 import (
@@ -49,7 +102,8 @@ type Decoder interface {
 	Decode(b []byte, v any) error
 }
 
-// Sink loads payments.attempts and payments.results into ClickHouse.
+// Sink loads payments.attempts, payments.results and payments.requested
+// into ClickHouse.
 type Sink struct {
 	cfg     Configuration
 	cluster *kafka.Cluster
@@ -60,13 +114,23 @@ type Sink struct {
 
 	// Retry schedule of ClickHouse round trips; tests shorten it.
 	retryInitial, retryMax time.Duration
-	// commitDisabled makes the sink insert without ever committing offsets:
-	// a crash after every insert, for tests.
-	commitDisabled bool
+	// clientOpts are added to the Kafka client's options (tests shorten
+	// the group session).
+	clientOpts []kgo.Opt
+	// testHook, when set, is called at named points of a flush
+	// ("inserted:<table>", "committing"): crash tests exit there, and an
+	// error returned after an insert makes it look failed although
+	// ClickHouse took it (an answer lost on the way back).
+	testHook func(point string) error
+
+	conn   *Conn
+	client *kgo.Client // set by run once the schema is in place
+	asg    assignment
+	// insertMu is held for the duration of one insert try; revoke takes it
+	// to wait for the try in flight.
+	insertMu sync.Mutex
 
 	mu          sync.Mutex
-	client      *kgo.Client
-	conn        *Conn
 	cancelRun   context.CancelFunc
 	cancelFlush context.CancelFunc
 	done        chan struct{}
@@ -89,12 +153,14 @@ func New(cfg Configuration, cluster *kafka.Cluster, decoder Decoder, log *slog.L
 		cfg: cfg, cluster: cluster, topics: cluster.Topics(), decoder: decoder,
 		log:          log.With("component", "analytics"),
 		retryInitial: 200 * time.Millisecond, retryMax: 30 * time.Second,
+		asg: assignment{owned: map[partition]uint64{}, loaded: map[partition]int64{}, behind: map[partition]behindCommit{}},
 	}, nil
 }
 
-// Start creates the sink's Kafka client and ClickHouse pool and loads in a
-// goroutine until Stop. It returns at once: ClickHouse being down does not
-// fail it (the sink migrates and loads as soon as the server answers).
+// Start creates the sink's ClickHouse pool and loads in a goroutine until
+// Stop: it migrates the schema, then joins the consumer group. It returns
+// at once: ClickHouse being down does not fail it (the sink migrates and
+// loads as soon as the server answers).
 func (s *Sink) Start(context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -105,23 +171,7 @@ func (s *Sink) Start(context.Context) error {
 	if err != nil {
 		return fmt.Errorf("analytics: %w", err)
 	}
-	// Rebalances are not blocked while a batch is in hand (unlike the
-	// processor): a ClickHouse outage can hold a batch for minutes, and
-	// blocking would stall the group. A partition revoked meanwhile is
-	// re-delivered to its next owner from the last commit; the rows in hand
-	// are still inserted here, and the copies collapse.
-	client, err := s.cluster.NewClient(
-		kgo.ConsumerGroup(s.cfg.Group),
-		kgo.ConsumeTopics(s.topics.Attempts, s.topics.Results),
-		kgo.DisableAutoCommit(),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-	)
-	if err != nil {
-		_ = conn.Close()
-		return fmt.Errorf("analytics kafka client: %w", err)
-	}
-	s.conn, s.client = conn, client
+	s.conn = conn
 	runCtx, cancelRun := context.WithCancel(context.Background())
 	flushCtx, cancelFlush := context.WithCancel(context.Background())
 	s.cancelRun, s.cancelFlush = cancelRun, cancelFlush
@@ -142,12 +192,12 @@ func (s *Sink) Start(context.Context) error {
 }
 
 // Stop stops consuming, inserts and commits the rows in hand (retrying until
-// ctx is done if ClickHouse is unavailable; whatever is not committed then
-// is simply delivered again later), leaves the consumer group and closes
+// ctx is done if ClickHouse is unavailable; whatever is not loaded then is
+// simply loaded by the next owner), leaves the consumer group and closes
 // the connections.
 func (s *Sink) Stop(ctx context.Context) error {
 	s.mu.Lock()
-	done, client, conn := s.done, s.client, s.conn
+	done, conn := s.done, s.conn
 	cancelRun, cancelFlush := s.cancelRun, s.cancelFlush
 	stopped := s.stopped
 	s.stopped = true
@@ -163,7 +213,6 @@ func (s *Sink) Stop(ctx context.Context) error {
 		<-done
 	}
 	cancelFlush()
-	client.Close()
 	_ = conn.Close()
 	s.mu.Lock()
 	err := s.err
@@ -175,7 +224,8 @@ func (s *Sink) Stop(ctx context.Context) error {
 }
 
 // Inserted is the number of rows ClickHouse accepted into attempts and
-// payments since Start (copies re-delivered after a crash included).
+// payments since Start. Each record is inserted once, so these count
+// distinct records.
 func (s *Sink) Inserted() (attempts, payments int64) {
 	return s.stats.attempts.Load(), s.stats.payments.Load()
 }

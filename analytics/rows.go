@@ -4,18 +4,22 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/payroute/payroute/schemas"
 )
 
-// source is where a row was read in Kafka. The offset doubles as the
-// ReplacingMergeTree version: of two copies of one event, the later wins.
+// source is where a row was read in Kafka: the (topic, partition, offset)
+// stored with every raw row, from which ClickHouse knows how far it has
+// loaded each partition (migration 0002). epoch is the sink's assignment of
+// the partition the record was polled under; it is not stored.
 type source struct {
 	Topic     string
 	Partition int32
 	Offset    int64
+	epoch     uint64
 }
 
 // attemptRow is one row of <database>.attempts.
@@ -100,6 +104,85 @@ var paymentColumns = []column[paymentRow]{
 	{"source_topic", func(r *paymentRow) any { return r.src.Topic }},
 	{"source_partition", func(r *paymentRow) any { return r.src.Partition }},
 	{"source_offset", func(r *paymentRow) any { return u64(r.src.Offset) }},
+}
+
+// requestRow is one row of <database>.requests.
+type requestRow struct {
+	r   *schemas.PaymentRequested
+	src source
+}
+
+var requestColumns = []column[requestRow]{
+	{"payment_id", func(r *requestRow) any { return r.r.PaymentID }},
+	{"reference_payment_id", func(r *requestRow) any { return r.r.ReferencePaymentID }},
+	{"merchant_id", func(r *requestRow) any { return r.r.MerchantID }},
+	{"operation", func(r *requestRow) any { return string(r.r.Operation) }},
+	{"amount_minor", func(r *requestRow) any { return r.r.AmountMinor }},
+	{"currency", func(r *requestRow) any { return r.r.Currency }},
+	{"method_type", func(r *requestRow) any { return r.r.PaymentMethod.Type }},
+	{"card_network", func(r *requestRow) any { return r.r.PaymentMethod.Network }},
+	{"card_funding", func(r *requestRow) any { return r.r.PaymentMethod.Funding }},
+	{"card_bin", func(r *requestRow) any { return r.r.PaymentMethod.BIN }},
+	{"card_last4", func(r *requestRow) any { return r.r.PaymentMethod.Last4 }},
+	{"issuer_country", func(r *requestRow) any { return r.r.PaymentMethod.IssuerCountry }},
+	{"expiry_month", func(r *requestRow) any { return r.r.PaymentMethod.ExpiryMonth }},
+	{"expiry_year", func(r *requestRow) any { return r.r.PaymentMethod.ExpiryYear }},
+	{"customer_id", func(r *requestRow) any { return r.r.Customer.CustomerID }},
+	{"customer_country", func(r *requestRow) any { return r.r.Customer.Country }},
+	{"recurring", func(r *requestRow) any { return boolUInt8(r.r.Recurring) }},
+	{"route_ref", func(r *requestRow) any { return r.r.Routing.RouteRef }},
+	{"provider_override", func(r *requestRow) any { return r.r.Routing.ProviderOverride }},
+	{"candidate_psps", func(r *requestRow) any { return candidateField(r.r, func(c schemas.Candidate) string { return c.PSP }) }},
+	{"candidate_methods", func(r *requestRow) any {
+		return candidateField(r.r, func(c schemas.Candidate) string { return c.Method })
+	}},
+	{"candidate_ranks", func(r *requestRow) any { return candidateRanks(r.r) }},
+	{"metadata_keys", func(r *requestRow) any { k, _ := metadataArrays(r.r.Metadata); return k }},
+	{"metadata_values", func(r *requestRow) any { _, v := metadataArrays(r.r.Metadata); return v }},
+	{"requested_at", func(r *requestRow) any { return dateTime(r.r.RequestedAtMs) }},
+	{"requested_at_ms", func(r *requestRow) any { return u64(r.r.RequestedAtMs) }},
+	{"source_topic", func(r *requestRow) any { return r.src.Topic }},
+	{"source_partition", func(r *requestRow) any { return r.src.Partition }},
+	{"source_offset", func(r *requestRow) any { return u64(r.src.Offset) }},
+}
+
+func boolUInt8(b bool) uint8 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// candidateField is one field of the request's inline candidates, in order.
+func candidateField(r *schemas.PaymentRequested, f func(schemas.Candidate) string) []string {
+	out := make([]string, len(r.Routing.Candidates))
+	for i, c := range r.Routing.Candidates {
+		out[i] = f(c)
+	}
+	return out
+}
+
+func candidateRanks(r *schemas.PaymentRequested) []int32 {
+	out := make([]int32, len(r.Routing.Candidates))
+	for i, c := range r.Routing.Candidates {
+		out[i] = c.Rank
+	}
+	return out
+}
+
+// metadataArrays is the metadata as parallel arrays sorted by key, so that
+// equal maps always give equal rows.
+func metadataArrays(m map[string]string) (keys, values []string) {
+	keys = make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	values = make([]string, len(keys))
+	for i, k := range keys {
+		values[i] = m[k]
+	}
+	return keys, values
 }
 
 // pspPath is the PSPs of a payment's attempts, oldest first.

@@ -4,26 +4,66 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/cenkalti/backoff/v4"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/payroute/payroute/schemas"
 )
 
-// batch is the rows in hand and the records they came from. Records are
-// committed together once every row of the batch is in ClickHouse.
+// partition is one partition of one topic.
+type partition struct {
+	topic string
+	id    int32
+}
+
+// assignment is what the sink owns and how far ClickHouse has loaded it. It
+// is shared by the loading goroutine and franz-go's group callbacks.
+type assignment struct {
+	mu sync.Mutex
+	// owned maps each partition this sink consumes to the epoch of its
+	// current assignment. A record polled under an older epoch (before the
+	// partition was revoked and assigned again) is never inserted: the new
+	// assignment delivers it again from the position ClickHouse gives.
+	owned map[partition]uint64
+	epoch uint64
+	// loaded is the highest offset ClickHouse holds per owned partition
+	// (-1: none). Rows at or below it are never inserted.
+	loaded map[partition]int64
+	// cancel aborts the insert in flight; inflight are its partitions.
+	cancel   context.CancelFunc
+	inflight map[partition]bool
+	// behind are partitions assigned with a Kafka commit behind what
+	// ClickHouse holds, and the offset to commit (a crash came between an
+	// insert and its commit): committed by the loading goroutine, so that
+	// the group's lag is right even when nothing more arrives.
+	behind map[partition]behindCommit
+}
+
+// behindCommit is an offset to commit for a partition under an epoch.
+type behindCommit struct {
+	epoch  uint64
+	offset int64
+}
+
+// batch is the records in hand and the rows decoded from them.
 type batch struct {
 	attempts []attemptRow
 	payments []paymentRow
-	records  []*kgo.Record
-	first    time.Time // when the first record entered the batch
-
-	// Set once that table's rows are in: a retry after a failure of the
-	// other table does not insert them twice.
-	attemptsDone, paymentsDone bool
+	requests []requestRow
+	// records are every record taken, rows or not (undecodable records are
+	// committed too), with the epoch they were taken under.
+	records []*kgo.Record
+	epochs  []uint64
+	// last is the highest offset taken per partition, to drop a record
+	// delivered twice within the batch.
+	last  map[partition]int64
+	first time.Time // when the first record entered the batch
 }
 
 func (b *batch) len() int { return len(b.records) }
@@ -35,9 +75,10 @@ const (
 	chUnknownDatabase = 81
 )
 
-// run migrates, then polls, batches and flushes until runCtx is cancelled,
-// then flushes what is in hand. flushCtx bounds the ClickHouse retries: it
-// is cancelled only when Stop gives up waiting.
+// run migrates, joins the consumer group, then polls, batches and flushes
+// until runCtx is cancelled, then flushes what is in hand and leaves the
+// group. flushCtx bounds the ClickHouse retries: it is cancelled only when
+// Stop gives up waiting.
 func (s *Sink) run(runCtx, flushCtx context.Context) error {
 	if err := s.retry(runCtx, "migrate", func() error { return Migrate(runCtx, s.conn) }); err != nil {
 		return err
@@ -45,7 +86,28 @@ func (s *Sink) run(runCtx, flushCtx context.Context) error {
 	s.stats.migrated.Store(true)
 	s.log.Info("analytics schema ready", "database", s.conn.Database)
 
-	b := &batch{}
+	// Rebalances are not blocked while a batch is in hand (a ClickHouse
+	// outage can hold one for minutes and would stall the group): revoke
+	// waits only for the insert in flight, and the rows of partitions no
+	// longer owned are dropped from the batch.
+	opts := []kgo.Opt{
+		kgo.ConsumerGroup(s.cfg.Group),
+		kgo.ConsumeTopics(s.topics.Attempts, s.topics.Results, s.topics.Requested),
+		kgo.DisableAutoCommit(),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.AdjustFetchOffsetsFn(s.adjust),
+		kgo.OnPartitionsRevoked(s.revoke),
+		kgo.OnPartitionsLost(s.revoke),
+	}
+	client, err := s.cluster.NewClient(append(opts, s.clientOpts...)...)
+	if err != nil {
+		return fmt.Errorf("analytics kafka client: %w", err)
+	}
+	s.client = client
+	defer client.Close()
+
+	b := newBatch()
 	final := func() error {
 		if err := s.flush(flushCtx, b); err != nil {
 			// Not wrapped: this is not a clean stop.
@@ -63,7 +125,7 @@ func (s *Sink) run(runCtx, flushCtx context.Context) error {
 		}
 		if wait > 0 {
 			pollCtx, cancel := context.WithTimeout(runCtx, wait)
-			fetches := s.client.PollRecords(pollCtx, s.cfg.BatchSize-b.len())
+			fetches := client.PollRecords(pollCtx, s.cfg.BatchSize-b.len())
 			cancel()
 			if fetches.IsClientClosed() {
 				return final()
@@ -81,41 +143,149 @@ func (s *Sink) run(runCtx, flushCtx context.Context) error {
 			})
 			if stop != nil {
 				// A transient decode failure outlasted the run: keep what was
-				// decoded, leave the rest uncommitted for next time.
+				// decoded, leave the rest for next time.
 				if err := final(); err != nil {
 					return err
 				}
 				return stop
 			}
+			s.commitBehind(runCtx)
 		}
 		if b.len() > 0 && (b.len() >= s.cfg.BatchSize || time.Since(b.first) >= s.cfg.FlushInterval) {
 			// The flush gives up only when Stop does.
 			if err := final(); err != nil {
 				return err
 			}
-			b = &batch{}
+			b = newBatch()
 		}
 	}
 }
 
-// add decodes a record into the batch. Undecodable records are skipped (and
-// committed with the batch); a transient decode failure (the schema
-// registry unreachable) is retried, and its error returned only when ctx
-// ends first.
+func newBatch() *batch { return &batch{last: map[partition]int64{}} }
+
+// adjust is called by franz-go when partitions are assigned, with the
+// offsets committed in Kafka, before fetching starts. It waits for every
+// sink insert running on the server to end (a previous owner's last insert
+// may still be executing after it died), reads how far ClickHouse has
+// loaded each partition, and starts each partition after that: Kafka's
+// commit lags behind ClickHouse after a crash between an insert and its
+// commit, and ClickHouse is what must not get the rows twice. When the
+// committed offset is further (records after the last row were skipped as
+// undecodable), it is kept. ClickHouse being down blocks here, retrying,
+// until it answers or the group session ends; fetching waits meanwhile.
+func (s *Sink) adjust(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	// The inserts running now are the ones that may carry these
+	// partitions; inserts starting later are other owners' (of other
+	// partitions), and waiting for them could last as long as they keep
+	// coming.
+	var held map[partition]int64
+	var running []string
+	listed := false
+	err := s.retry(ctx, "read loaded offsets", func() error {
+		if !listed {
+			var err error
+			if running, err = runningInserts(ctx, s.conn); err != nil {
+				return err
+			}
+			listed = true
+		}
+		if err := waitQueries(ctx, s.conn, running); err != nil {
+			return err
+		}
+		var err error
+		held, err = loadedOffsets(ctx, s.conn)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.asg.mu.Lock()
+	defer s.asg.mu.Unlock()
+	for topic, parts := range offsets {
+		for id, committed := range parts {
+			p := partition{topic, id}
+			s.asg.epoch++
+			s.asg.owned[p] = s.asg.epoch
+			at, ok := held[p]
+			if !ok {
+				at = -1
+			}
+			s.asg.loaded[p] = at
+			if at >= 0 && at+1 > committed.EpochOffset().Offset {
+				parts[id] = kgo.NewOffset().At(at + 1)
+				s.asg.behind[p] = behindCommit{epoch: s.asg.epoch, offset: at + 1}
+			}
+			s.log.Debug("analytics partition assigned", "topic", topic, "partition", id,
+				"committed", committed.EpochOffset().Offset, "loaded", at)
+		}
+	}
+	return offsets, nil
+}
+
+// revoke is called by franz-go when partitions are revoked or lost. The
+// partitions stop being owned at once, the insert in flight is aborted if
+// it carries any of them, and revoke returns only once that insert has
+// returned: from then on this sink writes nothing for them, and the next
+// owner (whose adjust waits for inserts still executing on the server)
+// starts from what ClickHouse holds.
+func (s *Sink) revoke(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
+	s.asg.mu.Lock()
+	hit := false
+	for topic, ids := range parts {
+		for _, id := range ids {
+			p := partition{topic, id}
+			delete(s.asg.owned, p)
+			delete(s.asg.loaded, p)
+			delete(s.asg.behind, p)
+			hit = hit || s.asg.inflight[p]
+		}
+	}
+	if !hit {
+		// The insert in flight (if any) carries none of them, and no later
+		// one will.
+		s.asg.mu.Unlock()
+		return
+	}
+	s.asg.cancel()
+	s.asg.mu.Unlock()
+	// Taking the lock is waiting for the aborted insert to return.
+	s.insertMu.Lock()
+	defer s.insertMu.Unlock()
+}
+
+// add decodes a record into the batch. Undecodable records, and requests
+// the processor would reject, are skipped (and committed with the batch); a
+// transient decode failure (the schema registry unreachable) is retried,
+// and its error returned only when ctx ends first.
 func (s *Sink) add(ctx context.Context, b *batch, rec *kgo.Record) error {
+	p := partition{rec.Topic, rec.Partition}
+	s.asg.mu.Lock()
+	epoch, owned := s.asg.owned[p]
+	loaded := s.asg.loaded[p]
+	s.asg.mu.Unlock()
+	last, seen := b.last[p]
+	if !owned || rec.Offset <= loaded || (seen && rec.Offset <= last) {
+		// Revoked since it was fetched, or already in ClickHouse (or in
+		// the batch): the owner of the partition has it.
+		s.stats.duplicates.Add(1)
+		return nil
+	}
 	if b.len() == 0 {
 		b.first = time.Now()
 	}
-	src := source{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset}
+	b.last[p] = rec.Offset
+	src := source{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, epoch: epoch}
 	var v any
 	switch rec.Topic {
 	case s.topics.Attempts:
 		v = new(schemas.AttemptRecorded)
 	case s.topics.Results:
 		v = new(schemas.PaymentResult)
+	case s.topics.Requested:
+		v = new(schemas.PaymentRequested)
 	default:
 		s.skip(rec, errors.New("not an analytics topic"))
-		b.records = append(b.records, rec)
+		b.records, b.epochs = append(b.records, rec), append(b.epochs, epoch)
 		return nil
 	}
 	err := s.retry(ctx, "decode", func() error {
@@ -138,9 +308,17 @@ func (s *Sink) add(ctx context.Context, b *batch, rec *kgo.Record) error {
 			b.attempts = append(b.attempts, attemptRow{a: e, src: src})
 		case *schemas.PaymentResult:
 			b.payments = append(b.payments, paymentRow{p: e, src: src})
+		case *schemas.PaymentRequested:
+			if err := e.Validate(); err != nil {
+				// The processor rejects it (REJECTED result, DLQ): there is
+				// no payment to replay.
+				s.stats.invalid.Add(1)
+			} else {
+				b.requests = append(b.requests, requestRow{r: e, src: src})
+			}
 		}
 	}
-	b.records = append(b.records, rec)
+	b.records, b.epochs = append(b.records, rec), append(b.epochs, epoch)
 	return nil
 }
 
@@ -154,6 +332,13 @@ func (s *Sink) skip(rec *kgo.Record, err error) {
 
 // flush inserts the batch's rows, retrying until ClickHouse takes them or
 // ctx ends, with fetching paused meanwhile, then commits its records.
+//
+// After a failed insert the next try first waits for that insert to leave
+// the server's process list and re-reads how far ClickHouse has loaded the
+// batch's partitions: an insert whose answer was lost (connection cut after
+// the server had the whole block) is applied, and its rows must not go in
+// again. Each table's rows are one block, all-or-nothing, so "loaded up to
+// offset N" is exact.
 func (s *Sink) flush(ctx context.Context, b *batch) error {
 	if b.len() == 0 {
 		return nil
@@ -161,10 +346,11 @@ func (s *Sink) flush(ctx context.Context, b *batch) error {
 	paused := false
 	defer func() {
 		if paused {
-			s.client.ResumeFetchTopics(s.topics.Attempts, s.topics.Results)
+			s.client.ResumeFetchTopics(s.topics.Attempts, s.topics.Results, s.topics.Requested)
 		}
 	}()
 	remigrate := false
+	var unsure []string // query ids of failed inserts that may have been applied
 	err := s.retry(ctx, "insert", func() error {
 		if remigrate {
 			if err := migrate(ctx, s.conn, true); err != nil {
@@ -172,10 +358,20 @@ func (s *Sink) flush(ctx context.Context, b *batch) error {
 			}
 			remigrate = false
 		}
-		err := s.insert(ctx, b)
+		if len(unsure) > 0 {
+			if err := waitQueries(ctx, s.conn, unsure); err != nil {
+				return err
+			}
+			if err := s.refreshLoaded(ctx); err != nil {
+				return err
+			}
+			unsure = nil
+		}
+		ids, err := s.insert(ctx, b)
 		if err != nil {
+			unsure = ids
 			if !paused {
-				s.client.PauseFetchTopics(s.topics.Attempts, s.topics.Results)
+				s.client.PauseFetchTopics(s.topics.Attempts, s.topics.Results, s.topics.Requested)
 				paused = true
 			}
 			var ex *clickhouse.Exception
@@ -189,35 +385,233 @@ func (s *Sink) flush(ctx context.Context, b *batch) error {
 		return err
 	}
 	s.stats.batches.Add(1)
-	if s.commitDisabled {
+	s.countLoaded(b)
+	_ = s.hook("committing") // crash tests exit here; there is nothing to fail
+	recs := s.stillOwned(b)
+	if len(recs) == 0 {
 		return nil
 	}
-	if err := s.client.CommitRecords(ctx, b.records...); err != nil {
-		// The rows are in ClickHouse; the records come again (after a
-		// rebalance, or at the next start) and their copies collapse.
+	// The commit only saves re-reading what ClickHouse already has (adjust
+	// skips it anyway) and shows the group's lag; a failure costs nothing.
+	if err := s.client.CommitRecords(ctx, recs...); err != nil {
 		s.stats.commitErrors.Add(1)
-		s.log.Warn("analytics offset commit failed; the batch will be delivered again", "records", b.len(), "err", err)
+		s.log.Warn("analytics offset commit failed; ClickHouse has the rows, the next owner skips them", "records", len(recs), "err", err)
 		return nil
 	}
-	s.stats.committed.Add(int64(b.len()))
+	s.stats.committed.Add(int64(len(recs)))
 	return nil
 }
 
-// insert sends the tables of the batch not sent yet.
-func (s *Sink) insert(ctx context.Context, b *batch) error {
-	if !b.attemptsDone {
-		if err := insertRows(ctx, s.conn, "attempts", attemptColumns, b.attempts); err != nil {
-			return err
-		}
-		b.attemptsDone = true
-		s.stats.attempts.Add(int64(len(b.attempts)))
+// countLoaded adds to the stats the batch's rows that ClickHouse now holds:
+// inserted and confirmed, or found there after an insert whose answer was
+// lost. Rows of partitions revoked meanwhile are not counted (their next
+// owner loads them).
+func (s *Sink) countLoaded(b *batch) {
+	s.asg.mu.Lock()
+	defer s.asg.mu.Unlock()
+	in := func(src source) bool {
+		p := partition{src.Topic, src.Partition}
+		return s.asg.owned[p] == src.epoch && src.Offset <= s.asg.loaded[p]
 	}
-	if !b.paymentsDone {
-		if err := insertRows(ctx, s.conn, "payments", paymentColumns, b.payments); err != nil {
+	var n int64
+	for i := range b.attempts {
+		if in(b.attempts[i].src) {
+			n++
+		}
+	}
+	s.stats.attempts.Add(n)
+	n = 0
+	for i := range b.payments {
+		if in(b.payments[i].src) {
+			n++
+		}
+	}
+	s.stats.payments.Add(n)
+	n = 0
+	for i := range b.requests {
+		if in(b.requests[i].src) {
+			n++
+		}
+	}
+	s.stats.requests.Add(n)
+}
+
+// commitBehind commits, for partitions assigned with a Kafka commit behind
+// ClickHouse, the position ClickHouse gives. A failure is only logged: the
+// next assignment computes the position again.
+func (s *Sink) commitBehind(ctx context.Context) {
+	s.asg.mu.Lock()
+	if len(s.asg.behind) == 0 {
+		s.asg.mu.Unlock()
+		return
+	}
+	offsets := map[string]map[int32]kgo.EpochOffset{}
+	for p, b := range s.asg.behind {
+		if s.asg.owned[p] == b.epoch {
+			if offsets[p.topic] == nil {
+				offsets[p.topic] = map[int32]kgo.EpochOffset{}
+			}
+			offsets[p.topic][p.id] = kgo.EpochOffset{Epoch: -1, Offset: b.offset}
+		}
+	}
+	s.asg.behind = map[partition]behindCommit{}
+	s.asg.mu.Unlock()
+	if len(offsets) == 0 {
+		return
+	}
+	s.client.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err == nil {
+			for _, t := range resp.Topics {
+				for _, p := range t.Partitions {
+					if err = kerr.ErrorForCode(p.ErrorCode); err != nil {
+						break
+					}
+				}
+			}
+		}
+		if err != nil {
+			s.stats.commitErrors.Add(1)
+			s.log.Warn("analytics: committing the position ClickHouse gives failed", "err", err)
+		}
+	})
+}
+
+// stillOwned is the batch's records whose partition is still owned under
+// the epoch they were taken in.
+func (s *Sink) stillOwned(b *batch) []*kgo.Record {
+	s.asg.mu.Lock()
+	defer s.asg.mu.Unlock()
+	out := make([]*kgo.Record, 0, len(b.records))
+	for i, rec := range b.records {
+		if s.asg.owned[partition{rec.Topic, rec.Partition}] == b.epochs[i] {
+			out = append(out, rec)
+		}
+	}
+	return out
+}
+
+// refreshLoaded re-reads how far ClickHouse holds every owned partition.
+func (s *Sink) refreshLoaded(ctx context.Context) error {
+	held, err := loadedOffsets(ctx, s.conn)
+	if err != nil {
+		return err
+	}
+	s.asg.mu.Lock()
+	defer s.asg.mu.Unlock()
+	for p := range s.asg.owned {
+		if at, ok := held[p]; ok && at > s.asg.loaded[p] {
+			s.asg.loaded[p] = at
+		}
+	}
+	return nil
+}
+
+// pending is the rows of one table that are still to be inserted, and the
+// highest offset they carry per partition.
+type pending[R any] struct {
+	table string
+	cols  []column[R]
+	rows  []R
+	max   map[partition]int64
+}
+
+// select keeps the rows whose partition is owned under the epoch they were
+// taken in and whose offset ClickHouse does not hold yet. Per partition,
+// what remains is a contiguous run of the partition's records, starting
+// right after what ClickHouse holds. Called with asg.mu held.
+func selectRows[R any](asg *assignment, table string, cols []column[R], rows []R, src func(*R) source) pending[R] {
+	out := pending[R]{table: table, cols: cols, max: map[partition]int64{}}
+	for i := range rows {
+		sr := src(&rows[i])
+		p := partition{sr.Topic, sr.Partition}
+		if asg.owned[p] != sr.epoch || sr.Offset <= asg.loaded[p] {
+			continue
+		}
+		out.rows = append(out.rows, rows[i])
+		out.max[p] = max(out.max[p], sr.Offset)
+	}
+	return out
+}
+
+// insert sends, under insertMu, each table's rows that ClickHouse does not
+// hold yet as one INSERT (one block), with a query id of the sink's so that
+// a later owner can wait for it. It returns the query ids it sent, so that
+// after a failure the caller can wait for them before looking at what
+// ClickHouse holds.
+func (s *Sink) insert(ctx context.Context, b *batch) (ids []string, err error) {
+	s.insertMu.Lock()
+	defer s.insertMu.Unlock()
+	ictx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	s.asg.mu.Lock()
+	att := selectRows(&s.asg, "attempts", attemptColumns, b.attempts, func(r *attemptRow) source { return r.src })
+	pay := selectRows(&s.asg, "payments", paymentColumns, b.payments, func(r *paymentRow) source { return r.src })
+	req := selectRows(&s.asg, "requests", requestColumns, b.requests, func(r *requestRow) source { return r.src })
+	s.asg.inflight = map[partition]bool{}
+	for _, m := range []map[partition]int64{att.max, pay.max, req.max} {
+		for p := range m {
+			s.asg.inflight[p] = true
+		}
+	}
+	s.asg.cancel = cancel
+	s.asg.mu.Unlock()
+	defer func() {
+		s.asg.mu.Lock()
+		s.asg.cancel, s.asg.inflight = nil, nil
+		s.asg.mu.Unlock()
+	}()
+
+	send := func(table string, n int, upTo map[partition]int64, do func(context.Context) error) error {
+		if n == 0 {
+			return nil
+		}
+		id := s.queryID()
+		ids = append(ids, id)
+		if err := do(clickhouse.Context(ictx, clickhouse.WithQueryID(id))); err != nil {
 			return err
 		}
-		b.paymentsDone = true
-		s.stats.payments.Add(int64(len(b.payments)))
+		if err := s.hook("inserted:" + table); err != nil {
+			return err
+		}
+		s.markLoaded(upTo)
+		return nil
+	}
+	if err := send("attempts", len(att.rows), att.max, func(c context.Context) error {
+		return insertRows(c, s.conn, att.table, att.cols, att.rows)
+	}); err != nil {
+		return ids, err
+	}
+	if err := send("payments", len(pay.rows), pay.max, func(c context.Context) error {
+		return insertRows(c, s.conn, pay.table, pay.cols, pay.rows)
+	}); err != nil {
+		return ids, err
+	}
+	if err := send("requests", len(req.rows), req.max, func(c context.Context) error {
+		return insertRows(c, s.conn, req.table, req.cols, req.rows)
+	}); err != nil {
+		return ids, err
+	}
+	return ids, nil
+}
+
+// markLoaded records that ClickHouse holds the partitions up to the given
+// offsets (for those still owned).
+func (s *Sink) markLoaded(upTo map[partition]int64) {
+	s.asg.mu.Lock()
+	defer s.asg.mu.Unlock()
+	for p, off := range upTo {
+		if _, ok := s.asg.owned[p]; ok && off > s.asg.loaded[p] {
+			s.asg.loaded[p] = off
+		}
+	}
+}
+
+// hook runs the test hook at a named point of the flush; an error from it
+// is the error of the step that just succeeded.
+func (s *Sink) hook(point string) error {
+	if s.testHook != nil {
+		return s.testHook(point)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package analytics
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"reflect"
 	"sync"
@@ -56,6 +57,11 @@ func TestSinkLoadsEvents(t *testing.T) {
 	attempts, results, events := dataset("m-1", "pay", 23, base)
 	// A record that is not an event: counted, skipped, committed.
 	events = append(events, &kgo.Record{Topic: e.cluster.Topics().Attempts, Key: []byte("x"), Value: []byte("not avro")})
+	// A request, and one the processor rejects: only the first is loaded.
+	req := request("m-1", "req-1", base)
+	bad := request("m-1", "req-2", base)
+	bad.AmountMinor = 0
+	events = append(events, req, bad)
 	e.publish(t, events...)
 
 	s := e.startSink(t, cfg)
@@ -67,16 +73,34 @@ func TestSinkLoadsEvents(t *testing.T) {
 		t.Fatalf("Inserted() = %d, %d; want %d, %d", na, np, len(attempts), len(results))
 	}
 	st := s.Stats()
-	if st.Skipped != 1 || !st.Migrated || st.InsertErrors != 0 || st.Batches < 2 {
+	if st.Skipped != 1 || st.Invalid != 1 || st.RequestsInserted != 1 || !st.Migrated || st.InsertErrors != 0 || st.Batches < 2 || st.Duplicates != 0 {
 		t.Fatalf("stats %+v", st)
 	}
-	for table, want := range map[string]int{"attempts": len(attempts), "payments": len(results)} {
-		if n := count(t, c, "SELECT count() FROM "+c.table(table)+" FINAL"); n != uint64(want) {
-			t.Errorf("%s FINAL: %d rows, want %d", table, n, want)
-		}
+	for table, want := range map[string]int{"attempts": len(attempts), "payments": len(results), "requests": 1} {
 		if n := count(t, c, "SELECT count() FROM "+c.table(table)); n != uint64(want) {
-			t.Errorf("%s: %d rows, want %d (no copies without a crash)", table, n, want)
+			t.Errorf("%s: %d rows, want %d", table, n, want)
 		}
+	}
+	// The aggregates have every attempt once.
+	if n := count(t, c, "SELECT sum(attempts) FROM "+c.table("psp_minute")); n != uint64(len(attempts)) {
+		t.Errorf("psp_minute counts %d attempts, want %d", n, len(attempts))
+	}
+
+	// The request, with what routing needs.
+	var cands, methods, keys, values []string
+	var ranks []int32
+	var bin, last4, network, override string
+	var recurring uint8
+	if err := c.QueryRow(context.Background(), `SELECT candidate_psps, candidate_methods, candidate_ranks, metadata_keys, metadata_values,
+    card_bin, card_last4, card_network, provider_override, recurring
+FROM `+c.table("requests")+` WHERE payment_id = 'req-1'`).Scan(&cands, &methods, &ranks, &keys, &values, &bin, &last4, &network, &override, &recurring); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(cands, []string{"psp-b", "psp-a"}) || !reflect.DeepEqual(methods, []string{"card", ""}) ||
+		!reflect.DeepEqual(ranks, []int32{1, 2}) || !reflect.DeepEqual(keys, []string{"channel", "segment"}) ||
+		!reflect.DeepEqual(values, []string{"web", "gold"}) || bin != "400000" || last4 != "0004" || network != "visa" ||
+		override != "" || recurring != 1 {
+		t.Fatalf("request row: %v %v %v %v %v %s %s %s %q %d", cands, methods, ranks, keys, values, bin, last4, network, override, recurring)
 	}
 
 	// One attempt, column by column.
@@ -90,7 +114,7 @@ func TestSinkLoadsEvents(t *testing.T) {
 	}
 	if err := c.QueryRow(context.Background(), `SELECT payment_id, merchant_id, psp, previous_psp, outcome, class, card_bin,
     source_topic, attempt_number, rank, amount_minor, fee_minor, latency_ms, started_at_ms, finished_at_ms, started_at
-FROM `+c.table("attempts")+` FINAL WHERE attempt_id = ?`, want.AttemptID).Scan(
+FROM `+c.table("attempts")+` WHERE attempt_id = ?`, want.AttemptID).Scan(
 		&got.payment, &got.merchant, &got.psp, &got.prev, &got.outcome, &got.class, &got.bin, &got.topic,
 		&got.number, &got.rank, &got.amount, &got.fee, &got.latency, &got.startedMs, &got.finishedMs, &got.started); err != nil {
 		t.Fatal(err)
@@ -110,7 +134,7 @@ FROM `+c.table("attempts")+` FINAL WHERE attempt_id = ?`, want.AttemptID).Scan(
 	var count32 uint32
 	var ttf uint64
 	if err := c.QueryRow(context.Background(), `SELECT psp_path, first_psp, psp, status, attempt_count, time_to_final_ms
-FROM `+c.table("payments")+` FINAL WHERE payment_id = ?`, res.PaymentID).Scan(&path, &first, &final, &status, &count32, &ttf); err != nil {
+FROM `+c.table("payments")+` WHERE payment_id = ?`, res.PaymentID).Scan(&path, &first, &final, &status, &count32, &ttf); err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(path, []string{"psp-a", "psp-b", "psp-c"}) || first != "psp-a" || final != "psp-c" ||
@@ -128,7 +152,7 @@ FROM `+c.table("payments")+` FINAL WHERE payment_id = ?`, res.PaymentID).Scan(&p
 	waitFor(t, 30*time.Second, "rows after the table was dropped", func() bool {
 		return s.Stats().Committed == int64(len(events)+len(moreEvents))
 	})
-	if n := count(t, c, "SELECT count() FROM "+c.table("attempts")+" FINAL"); n != uint64(len(more)) {
+	if n := count(t, c, "SELECT count() FROM "+c.table("attempts")); n != uint64(len(more)) {
 		t.Fatalf("re-created attempts table has %d rows, want %d", n, len(more))
 	}
 
@@ -137,74 +161,83 @@ FROM `+c.table("payments")+` FINAL WHERE payment_id = ?`, res.PaymentID).Scan(&p
 	}
 }
 
-// A sink stopped mid-stream, then one that crashes after every insert
-// (never committing), then a third: nothing is lost, copies collapse, and
-// the FINAL counts equal the event log exactly.
-func TestSinkRestartMidStream(t *testing.T) {
+// An insert that ClickHouse applied but whose answer was lost (the
+// connection cut on the way back) is not sent again: the sink waits for it
+// to leave the server and sees that its rows are in.
+func TestSinkLostInsertAnswerIsNotRepeated(t *testing.T) {
 	cfg := testConfig(t)
-	cfg.BatchSize = 25
+	cfg.BatchSize = 50
 	e := newEnv(t)
 	c := openTest(t, cfg)
-	stopMerges(t, c)
-	attempts, results, events := dataset("m-1", "pay", 300, base)
-
-	// Publish in small chunks while the sinks come and go.
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i := 0; i < len(events); i += 20 {
-			e.publish(t, events[i:min(i+20, len(events))]...)
-			time.Sleep(10 * time.Millisecond)
+	attempts, results, events := dataset("m-1", "lost", 40, base)
+	e.publish(t, events...)
+	var mu sync.Mutex
+	lost := 0
+	s := e.startSink(t, cfg, func(s *Sink) {
+		s.testHook = func(point string) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if point == "inserted:attempts" && lost < 2 {
+				lost++
+				return errors.New("connection reset by peer (test: the answer was lost)")
+			}
+			return nil
 		}
-	}()
-
-	s1 := e.startSink(t, cfg)
-	waitFor(t, 30*time.Second, "first sink to load something", func() bool { return s1.Stats().Committed >= 100 })
-	if err := stopSink(s1); err != nil {
-		t.Fatal(err)
-	}
-	first := s1.Stats().Committed
-
-	crashy := e.startSink(t, cfg, func(s *Sink) { s.commitDisabled = true })
-	waitFor(t, 30*time.Second, "crashing sink to insert", func() bool { a, p := crashy.Inserted(); return a+p >= 100 })
-	if err := stopSink(crashy); err != nil {
-		t.Fatal(err)
-	}
-	wg.Wait()
-
-	s3 := e.startSink(t, cfg)
-	waitFor(t, 60*time.Second, "the rest to be committed", func() bool {
-		return first+s3.Stats().Committed == int64(len(events))
 	})
-	if err := stopSink(s3); err != nil {
+	waitFor(t, 30*time.Second, "all records committed", func() bool { return s.Stats().Committed == int64(len(events)) })
+	if st := s.Stats(); st.InsertErrors < 2 || st.AttemptsInserted != int64(len(attempts)) {
+		t.Fatalf("stats %+v", st)
+	}
+	for table, want := range map[string]int{"attempts": len(attempts), "payments": len(results)} {
+		if n := count(t, c, "SELECT count() FROM "+c.table(table)); n != uint64(want) {
+			t.Errorf("%s: %d rows, want %d", table, n, want)
+		}
+	}
+	if n := count(t, c, "SELECT sum(attempts) FROM "+c.table("psp_minute")); n != uint64(len(attempts)) {
+		t.Errorf("psp_minute counts %d attempts, want %d", n, len(attempts))
+	}
+}
+
+// Two sinks in one group share the partitions, hand them over when the
+// second joins and when the first leaves, while events keep coming: every
+// event is in ClickHouse once.
+func TestSinksHandOverPartitions(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.BatchSize = 20
+	cfg.FlushInterval = 50 * time.Millisecond
+	e := newEnv(t)
+	c := openTest(t, cfg)
+	w := newWorld(5, 300, base)
+	events := w.events()
+	third := len(events) / 3
+	e.publish(t, events[:third]...)
+	quick := func(s *Sink) { s.clientOpts = []kgo.Opt{kgo.HeartbeatInterval(100 * time.Millisecond)} }
+	a := e.startSink(t, cfg, quick)
+	waitFor(t, 30*time.Second, "the first sink to load", func() bool { return a.Stats().Committed > 0 })
+	e.publish(t, events[third:2*third]...)
+	b := e.startSink(t, cfg, quick)
+	waitFor(t, 30*time.Second, "the second sink to load", func() bool { return b.Stats().Committed > 0 })
+	if err := stopSink(a); err != nil {
 		t.Fatal(err)
 	}
-
-	// Merges are stopped, so the crashing sink's copies are all still there
-	// as rows; only FINAL collapses them.
-	var raw uint64
-	for table, want := range map[string]int{"attempts": len(attempts), "payments": len(results)} {
-		if n := count(t, c, "SELECT count() FROM "+c.table(table)+" FINAL"); n != uint64(want) {
-			t.Errorf("%s FINAL: %d rows, want exactly %d", table, n, want)
+	e.publish(t, events[2*third:]...)
+	waitFor(t, 60*time.Second, "every event loaded", func() bool {
+		return count(t, c, "SELECT count() FROM "+c.table("attempts")) >= uint64(len(w.attempts)) &&
+			count(t, c, "SELECT count() FROM "+c.table("payments")) >= uint64(len(w.results))
+	})
+	if err := stopSink(b); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("first sink %+v", a.Stats())
+	t.Logf("second sink %+v", b.Stats())
+	for table, want := range map[string]int{"attempts": len(w.attempts), "payments": len(w.results)} {
+		if n := count(t, c, "SELECT count() FROM "+c.table(table)); n != uint64(want) {
+			t.Errorf("%s: %d rows, want %d", table, n, want)
 		}
-		n := count(t, c, "SELECT count() FROM "+c.table(table))
-		if n < uint64(want) {
-			t.Errorf("%s: %d raw rows, fewer than the %d events", table, n, want)
-		}
-		t.Logf("%s: %d events, %d raw rows, %d with FINAL", table, want, n, want)
-		raw += n
 	}
-	var inserted int64
-	for _, s := range []*Sink{s1, crashy, s3} {
-		a, p := s.Inserted()
-		inserted += a + p
+	res, err := RunQuery(context.Background(), c, "success_rate", ReportOptions{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if inserted <= int64(len(events)) || raw != uint64(inserted) {
-		t.Fatalf("%d rows inserted, %d raw rows, for %d events: want copies from the crash, all kept as rows", inserted, raw, len(events))
-	}
-	t.Logf("%d rows inserted in all for %d events", inserted, len(events))
-	if n := count(t, c, "SELECT uniqExact(payment_id) FROM "+c.table("attempts")); n != uint64(len(results)) {
-		t.Fatalf("%d payments in attempts, want %d", n, len(results))
-	}
+	compareTables(t, resultTable(t, res, []string{"psp"}), truthSuccessRate(w, scope{from: minDateTime, to: maxDateTime}))
 }
