@@ -15,15 +15,18 @@ import (
 // Cluster is where payroute's Kafka clients connect: the configured brokers,
 // or the embedded broker's address.
 type Cluster struct {
-	cfg   Configuration
-	seeds []string
+	cfg      Configuration
+	seeds    []string
+	security []kgo.Opt // TLS and SASL, see Configuration.securityOpts
 
 	hooksMu sync.Mutex
 	hooks   []func() []kgo.Hook // see AddClientHooks
 }
 
 // NewCluster resolves the seed brokers. With no brokers configured, embedded
-// must be the running embedded broker.
+// must be the running embedded broker. It reads the TLS files and checks the
+// SASL keys now, so that a missing certificate or password file fails at
+// start rather than at the first connection.
 func NewCluster(cfg Configuration, embedded *Embedded) (*Cluster, error) {
 	seeds := cfg.Brokers
 	if len(seeds) == 0 {
@@ -32,7 +35,11 @@ func NewCluster(cfg Configuration, embedded *Embedded) (*Cluster, error) {
 		}
 		seeds = embedded.Addrs()
 	}
-	return &Cluster{cfg: cfg, seeds: seeds}, nil
+	security, err := cfg.securityOpts()
+	if err != nil {
+		return nil, err
+	}
+	return &Cluster{cfg: cfg, seeds: seeds, security: security}, nil
 }
 
 // Seeds are the seed broker addresses.
@@ -68,6 +75,7 @@ func (c *Cluster) Opts(opts ...kgo.Opt) []kgo.Opt {
 		kgo.ProduceRequestTimeout(c.cfg.RequestTimeout),
 		kgo.WithHooks(TraceHook{}),
 	}
+	base = append(base, c.security...)
 	c.hooksMu.Lock()
 	for _, f := range c.hooks {
 		base = append(base, kgo.WithHooks(f()...))

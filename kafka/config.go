@@ -41,6 +41,11 @@ type Configuration struct {
 	Embedded EmbeddedConfiguration `yaml:"embedded"`
 	// RequestTimeout bounds a produce or commit round trip before it is retried.
 	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// TLS protects the connections to the brokers (off by default). Every
+	// payroute client uses it: processors, the sink, admin and tools.
+	TLS config.TLSConfiguration `yaml:"tls"`
+	// SASL authenticates to the brokers (off by default).
+	SASL SASLConfiguration `yaml:"sasl"`
 }
 
 // EmbeddedConfiguration is the in-process broker.
