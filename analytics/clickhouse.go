@@ -8,6 +8,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/payroute/payroute/config"
 )
 
 // Conn is a ClickHouse connection (pool) and the database payroute's tables
@@ -65,6 +67,16 @@ func dial(cfg ClickHouseConfiguration) (*Conn, error) {
 	if dialTimeout <= 0 {
 		dialTimeout = 5 * time.Second
 	}
+	tlsCfg, err := cfg.TLS.Load()
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse %w", err)
+	}
+	password := cfg.Password
+	if cfg.PasswordFile != "" {
+		if password, err = config.ReadSecretFile(cfg.PasswordFile); err != nil {
+			return nil, fmt.Errorf("clickhouse password_file: %w", err)
+		}
+	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
 		Protocol: clickhouse.Native,
 		Addr:     []string{cfg.Addr},
@@ -72,8 +84,9 @@ func dial(cfg ClickHouseConfiguration) (*Conn, error) {
 			// No database here: the connection must work before the
 			// migrations have created it.
 			Username: cfg.Username,
-			Password: cfg.Password,
+			Password: password,
 		},
+		TLS:             tlsCfg,
 		DialTimeout:     dialTimeout,
 		ReadTimeout:     time.Minute,
 		MaxOpenConns:    4,

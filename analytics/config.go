@@ -42,8 +42,19 @@ type ClickHouseConfiguration struct {
 	// runs) can share one server under different names.
 	Database string `yaml:"database"`
 	// Username and Password authenticate; empty Username is "default".
+	// Set the password from the environment
+	// (PAYROUTE_ANALYTICS_CLICKHOUSE_PASSWORD) or PasswordFile rather than
+	// in the file; it is redacted in `payroute config`.
 	Username string `yaml:"username"`
 	Password string `yaml:"password" secret:"true"`
+	// PasswordFile is a file holding the password, read when the
+	// connection pool is created (at start). Set Password or PasswordFile,
+	// not both.
+	PasswordFile string `yaml:"password_file"`
+	// TLS protects the connection (ClickHouse's tcp_port_secure, 9440 by
+	// default). Off by default: the embedded setup talks to a loopback
+	// server.
+	TLS config.TLSConfiguration `yaml:"tls"`
 	// DialTimeout bounds connecting to the server.
 	DialTimeout time.Duration `yaml:"dial_timeout"`
 }
@@ -92,6 +103,12 @@ func (c Configuration) Validate() error {
 	}
 	if ch.Password != "" && ch.Username == "" {
 		errs = append(errs, config.Errorf("clickhouse.password", "set without clickhouse.username"))
+	}
+	if ch.PasswordFile != "" && ch.Username == "" {
+		errs = append(errs, config.Errorf("clickhouse.password_file", "set without clickhouse.username"))
+	}
+	if ch.PasswordFile != "" && ch.Password != "" {
+		errs = append(errs, config.Errorf("clickhouse.password", "set password or password_file, not both"))
 	}
 	if ch.DialTimeout <= 0 {
 		errs = append(errs, config.Errorf("clickhouse.dial_timeout", "must be > 0"))
