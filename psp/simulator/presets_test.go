@@ -34,7 +34,10 @@ func TestBehaviourPresets(t *testing.T) {
 			share(t, "rate limits", st.RateLimited, n, 0.03)
 			share(t, "timeouts", st.Timeouts, n, 0.02)
 			share(t, "declines", st.Declined, n, 0.05)
-			if o[schemas.ClassPSPError] != int(st.Errors) || o[schemas.ClassInDoubt] != int(st.Timeouts) {
+			// A timeout is approved at the server and in doubt at the
+			// client. A slow machine can turn an error answer into a
+			// client timeout too; either way it is never approved.
+			if o[schemas.ClassPSPError]+o[schemas.ClassInDoubt] != int(st.Errors+st.Timeouts) || o[schemas.ClassNone] != int(st.Approved-st.Timeouts) {
 				t.Errorf("classes %v do not match the server's counts %+v", o, st)
 			}
 		}},
@@ -46,12 +49,12 @@ func TestBehaviourPresets(t *testing.T) {
 		}},
 		{"rate-limited", func(t *testing.T, st PSPStats, o map[schemas.Class]int) {
 			share(t, "rate limits", st.RateLimited, n, 0.5)
-			if o[schemas.ClassRateLimited] != int(st.RateLimited) {
+			if o[schemas.ClassRateLimited]+o[schemas.ClassInDoubt] != int(st.RateLimited) || o[schemas.ClassNone] != int(st.Approved) {
 				t.Errorf("classes %v, server %+v", o, st)
 			}
 		}},
 		{"test-failure", func(t *testing.T, st PSPStats, o map[schemas.Class]int) {
-			if st.Errors != n || o[schemas.ClassPSPError] != n {
+			if st.Errors != n || o[schemas.ClassPSPError]+o[schemas.ClassInDoubt] != n {
 				t.Errorf("test-failure: %+v %v", st, o)
 			}
 		}},
@@ -64,7 +67,7 @@ func TestBehaviourPresets(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.preset, func(t *testing.T) {
 			s := startServer(t, map[string]Profile{"p": fastPreset(tc.preset)})
-			c := connector(t, s, "p", 100*time.Millisecond)
+			c := connector(t, s, "p", 250*time.Millisecond)
 			token := TokenApprove
 			if tc.preset == "test-success" {
 				token = TokenHardDecline // test-success approves every token
