@@ -27,6 +27,7 @@ func init() {
 		"report":  {"print per-PSP attempts, success and failover rates from ClickHouse", reportCommand},
 		"migrate": {"apply the ClickHouse migrations", migrateCommand},
 		"config":  {"validate a configuration file and print the effective configuration (secrets redacted)", configCommand},
+		"status":  {"print the health of every PSP (down, probing, healthy) from the psp.health topic", statusCommand},
 	}
 }
 
