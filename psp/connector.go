@@ -1,6 +1,13 @@
 // Package psp defines how payroute talks to payment service providers: the
 // Connector interface every PSP integration implements, the request and
-// outcome of one attempt, and the registry of configured PSP accounts.
+// outcome of one attempt, and the registry of configured PSP accounts with
+// their credentials (read from the environment or files, never from the
+// configuration: Account.ReadAPIKey, Secret) and fee schedules
+// (FeeSchedule, Registry.Fee). Send is the HTTP exchange connectors share,
+// which tells a failure before sending (psp_error) from one after
+// (in_doubt) and catches net/http's silent re-sends. psp/psptest is the
+// conformance suite every connector passes; the connectors are
+// psp/simulator, psp/stripe and psp/adyen.
 //
 // A connector owns two things no other package may guess at: the wire
 // protocol of its PSP, and the table that maps the PSP's codes to a
