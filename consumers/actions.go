@@ -1,7 +1,6 @@
 package consumers
 
 import (
-	"context"
 	"errors"
 	"fmt"
 
@@ -14,7 +13,7 @@ import (
 // (PortOne): RETRY re-attempts the same PSP the customer error came from,
 // CANCEL ends the payment CANCELLED. An action for a payment that is not
 // waiting for one is refused to the DLQ and changes nothing.
-func (p *Processor) handleAction(ctx context.Context, w *work, rec *kgo.Record) {
+func (p *Processor) handleAction(w *work, rec *kgo.Record) {
 	var a schemas.CustomerAction
 	if err := p.decoder.Decode(rec.Value, &a); err != nil {
 		reason := "undecodable"
@@ -56,7 +55,7 @@ func (p *Processor) handleAction(ctx context.Context, w *work, rec *kgo.Record) 
 		}
 		st.Phase = PhaseInFlight
 		st.CustomerRetries++
-		p.attempt(ctx, w, rec, st, step{rank: int(last.Rank), psp: last.PSP, method: method, token: a.Token})
+		p.attempt(w, rec, st, step{rank: int(last.Rank), psp: last.PSP, method: method, token: a.Token})
 	default:
 		p.deadLetter(w, rec, "invalid_field", "action", fmt.Errorf("unknown action %q", a.Action))
 	}

@@ -33,7 +33,48 @@ func (s step) idempotencyKey(st *PaymentState) string {
 	return psp.RetryIdempotencyKey(st.PaymentID, s.psp, st.Operation, st.CustomerRetries*1000+st.ScheduledRetries)
 }
 
-// attempt sends the payment to one PSP and acts on the classified outcome
+// attempt starts an attempt at one PSP: the payment is recorded as
+// attempting, with everything needed to make the call, in the batch's
+// transaction; the call itself runs once that commits (see dispatcher),
+// and its outcome is acted on in a later batch (complete). So a payment
+// waiting on a PSP holds no transaction, and a crash between the two
+// leaves a state that says exactly which call to make again.
+func (p *Processor) attempt(w *work, src *kgo.Record, st *PaymentState, s step) {
+	in := &InFlight{
+		Rank: s.rank, PSP: s.psp, Method: s.method, IdempotencyKey: s.idempotencyKey(st),
+		AuthorizationReference: s.authorizationReference, FollowUp: s.followUp, Token: s.token,
+		StartedAtMs: w.now.UnixMilli(),
+	}
+	if src != nil {
+		in.SourceTopic, in.SourcePartition, in.SourceOffset = src.Topic, src.Partition, src.Offset
+	}
+	st.Phase, st.InFlight, st.PendingRank = PhaseAttempting, in, 0
+	w.save(st)
+	w.launch = append(w.launch, st.PaymentID)
+}
+
+// callOf is the PSP call an attempting payment makes.
+func (p *Processor) callOf(part int32, st *PaymentState) call {
+	in, req := st.InFlight, st.Request
+	pm := req.PaymentMethod
+	if in.Token != "" {
+		pm.Token = in.Token
+	}
+	return call{part: part, payment: st.PaymentID, psp: in.PSP, req: psp.Request{
+		PaymentID: st.PaymentID, IdempotencyKey: in.IdempotencyKey, Operation: req.Operation, Method: in.Method,
+		AmountMinor: req.AmountMinor, Currency: req.Currency, MerchantID: req.MerchantID, PaymentMethod: pm,
+		AuthorizationReference: in.AuthorizationReference,
+	}}
+}
+
+// runCall makes a call; the dispatcher runs it in its own goroutine.
+func (p *Processor) runCall(ctx context.Context, c call) completion {
+	started := p.now()
+	out := p.call(ctx, c.psp, c.req)
+	return completion{call: c, out: out, started: started, finished: p.now()}
+}
+
+// complete acts on the classified outcome of a finished call
 // (PRODUCT.md, Flow step 4):
 //
 //	approved                 → APPROVED
@@ -45,28 +86,22 @@ func (s step) idempotencyKey(st *PaymentState) string {
 //	invalid_request          → REJECTED, and the input to the DLQ
 //
 // Follow-ups never fail over: they must reach the PSP that authorized.
-func (p *Processor) attempt(ctx context.Context, w *work, src *kgo.Record, st *PaymentState, s step) {
+func (p *Processor) complete(w *work, c completion) {
+	st, ok := w.view.get(c.payment)
+	if !ok || st.Phase != PhaseAttempting || st.InFlight == nil || st.InFlight.IdempotencyKey != c.req.IdempotencyKey {
+		return // already completed (a call made twice across a rebalance)
+	}
+	in := *st.InFlight
+	st.InFlight = nil
+	s := step{rank: in.Rank, psp: in.PSP, method: in.Method, followUp: in.FollowUp, authorizationReference: in.AuthorizationReference}
 	req := st.Request
-	pm := req.PaymentMethod
-	if s.token != "" {
-		pm.Token = s.token
-	}
-	preq := psp.Request{
-		PaymentID:              st.PaymentID,
-		IdempotencyKey:         s.idempotencyKey(st),
-		Operation:              req.Operation,
-		Method:                 s.method,
-		AmountMinor:            req.AmountMinor,
-		Currency:               req.Currency,
-		MerchantID:             req.MerchantID,
-		PaymentMethod:          pm,
-		AuthorizationReference: s.authorizationReference,
-	}
-	started := p.now()
-	out := p.call(ctx, s.psp, preq)
-	finished := p.now()
+	pm := c.req.PaymentMethod
+	out, started, finished := c.out, c.started, c.finished
 	w.counts.attempts++
-
+	src := &kgo.Record{Topic: in.SourceTopic, Partition: in.SourcePartition, Offset: in.SourceOffset, Key: []byte(st.PaymentID)}
+	if in.FollowUp {
+		p.settleFollowUp(w, st, out.Outcome == schemas.OutcomeApproved)
+	}
 	previous := ""
 	if len(st.Path) > 0 {
 		previous = st.Path[len(st.Path)-1].PSP
@@ -86,12 +121,13 @@ func (p *Processor) attempt(ctx context.Context, w *work, src *kgo.Record, st *P
 		AttemptNumber: number, Rank: int32(s.rank), PSP: s.psp, Method: s.method, PreviousPSP: previous,
 		Operation: req.Operation, AmountMinor: req.AmountMinor, Currency: req.Currency,
 		Outcome: out.Outcome, Class: out.Class, PSPCode: out.PSPCode, IssuerCode: out.IssuerCode,
-		Message: out.Message, PSPReference: out.Reference, IdempotencyKey: preq.IdempotencyKey,
+		Message: out.Message, PSPReference: out.Reference, IdempotencyKey: c.req.IdempotencyKey,
 		LatencyMs:   out.Latency.Milliseconds(),
 		CardNetwork: pm.Network, CardFunding: pm.Funding, CardBIN: pm.BIN, IssuerCountry: pm.IssuerCountry,
 		ConfigVersion: st.Decision.ConfigVersion, RuleID: st.Decision.RuleID,
 		StartedAtMs: started.UnixMilli(), FinishedAtMs: finished.UnixMilli(),
 	}
+	recorded.FeeMinor = p.connectors.Fee(s.psp, psp.FeeInputOf(recorded))
 	attemptRec, err := p.records.Attempt(recorded)
 	if err != nil {
 		panic(fmt.Sprintf("encode attempt of %s: %v", st.PaymentID, err))
@@ -117,6 +153,9 @@ func (p *Processor) attempt(ctx context.Context, w *work, src *kgo.Record, st *P
 		log.Warn("attempt in doubt after the inquiry window", "code", out.PSPCode)
 		p.finish(w, st, schemas.StatusInDoubt, &out, out.Message)
 	case out.Class == schemas.ClassInvalidRequest:
+		if rec, err := p.records.Requested(req); err == nil {
+			src.Value = rec.Value // the payment as received, re-encoded
+		}
 		p.deadLetter(w, src, "psp_invalid_request", "", fmt.Errorf("%s: %s %s", s.psp, out.PSPCode, out.Message))
 		p.finish(w, st, schemas.StatusRejected, &out, out.Message)
 	default:

@@ -31,6 +31,19 @@ type Configuration struct {
 	// a follow-up after it is refused as having no authorization. It is
 	// longer than StateRetention because refunds come months later.
 	ApprovalRetention time.Duration `yaml:"approval_retention"`
+	// MaxInFlight bounds the payments whose PSP call is under way or waiting
+	// for a slot, on this instance. At the bound the processor stops taking
+	// new records until calls finish: memory stays bounded whatever the
+	// backlog. Little's law sizes it: in flight = throughput x PSP latency
+	// (1,000 in flight at 100 ms carry 10,000 payments/s).
+	MaxInFlight int `yaml:"max_in_flight"`
+	// MaxInFlightPerPSP bounds the calls under way at one PSP, so a slow or
+	// hung PSP takes only its own slots; further calls to it wait in order.
+	MaxInFlightPerPSP int `yaml:"max_in_flight_per_psp"`
+	// DrainTimeout is how long Stop waits for PSP calls under way to finish
+	// and commit their outcomes; calls still running after it are made again
+	// by the partitions' next owner.
+	DrainTimeout time.Duration `yaml:"drain_timeout"`
 	// MaxPollRecords bounds the records taken in one poll, and so the work in
 	// flight between two offset commits.
 	MaxPollRecords int `yaml:"max_poll_records"`
@@ -53,6 +66,9 @@ func DefaultConfiguration() Configuration {
 		StateRetention:         7 * 24 * time.Hour,
 		ApprovalRetention:      180 * 24 * time.Hour,
 		MaxPollRecords:         500,
+		MaxInFlight:            1000,
+		DrainTimeout:           10 * time.Second,
+		MaxInFlightPerPSP:      500,
 		AttemptTimeout:         30 * time.Second,
 		InDoubtWindow:          20 * time.Second,
 		InDoubtInitialInterval: 200 * time.Millisecond,
@@ -64,6 +80,12 @@ func (c Configuration) Validate() error {
 	var errs []error
 	if c.Group == "" {
 		errs = append(errs, config.Errorf("group", "must not be empty"))
+	}
+	if c.MaxInFlight <= 0 {
+		errs = append(errs, config.Errorf("max_in_flight", "must be > 0"))
+	}
+	if c.MaxInFlightPerPSP <= 0 || c.MaxInFlightPerPSP > c.MaxInFlight {
+		errs = append(errs, config.Errorf("max_in_flight_per_psp", "must be within [1, max_in_flight]"))
 	}
 	if c.MaxPollRecords <= 0 {
 		errs = append(errs, config.Errorf("max_poll_records", "must be > 0"))

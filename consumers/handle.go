@@ -1,7 +1,6 @@
 package consumers
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -23,20 +22,20 @@ type routeReasoner interface{ RouteReason() string }
 // payment either moves on (retry topic, schedule), ends (result), is
 // answered from state (duplicate), or is refused (DLQ, plus REJECTED when
 // its id is known and it is not a duplicate of a known payment).
-func (p *Processor) handle(ctx context.Context, w *work, rec *kgo.Record) {
+func (p *Processor) handle(w *work, rec *kgo.Record) {
 	w.counts.records++
 	switch {
 	case rec.Topic == p.topics.Requested:
-		p.handleRequested(ctx, w, rec)
+		p.handleRequested(w, rec)
 	case rec.Topic == p.topics.FollowUps:
-		p.handleFollowUp(ctx, w, rec)
+		p.handleFollowUp(w, rec)
 	case rec.Topic == p.topics.Actions:
-		p.handleAction(ctx, w, rec)
+		p.handleAction(w, rec)
 	default:
 		if rank, ok := p.topics.RankOf(rec.Topic); ok {
-			p.handleRetry(ctx, w, rec, rank)
+			p.handleRetry(w, rec, rank)
 		} else if tier, ok := p.topics.DelayOf(rec.Topic); ok {
-			p.handleDelayed(ctx, w, rec, tier.Topic)
+			p.handleDelayed(w, rec, tier.Topic)
 		} else {
 			p.deadLetter(w, rec, "unexpected_topic", "", fmt.Errorf("processor does not read topic %q", rec.Topic))
 		}
@@ -45,7 +44,7 @@ func (p *Processor) handle(ctx context.Context, w *work, rec *kgo.Record) {
 
 // handleRequested is the RequestConsumer: decode, validate, deduplicate,
 // route, attempt rank 1. Follow-ups are re-keyed to the payment they follow.
-func (p *Processor) handleRequested(ctx context.Context, w *work, rec *kgo.Record) {
+func (p *Processor) handleRequested(w *work, rec *kgo.Record) {
 	req, ok := p.decodeRequest(w, rec)
 	if !ok {
 		return
@@ -72,7 +71,7 @@ func (p *Processor) handleRequested(ctx context.Context, w *work, rec *kgo.Recor
 	st := &PaymentState{PaymentID: req.PaymentID, Phase: PhaseInFlight, Request: req, Decision: dec,
 		Operation: req.Operation, AmountMinor: req.AmountMinor, Currency: req.Currency}
 	cand := dec.Candidates[0]
-	p.attempt(ctx, w, rec, st, step{rank: 1, psp: cand.PSP, method: cand.Method})
+	p.attempt(w, rec, st, step{rank: 1, psp: cand.PSP, method: cand.Method})
 }
 
 // decodeRequest decodes and validates a PaymentRequested, refusing it (DLQ,
@@ -128,7 +127,7 @@ func (p *Processor) answerDuplicate(w *work, paymentID string) bool {
 
 // handleRetry is the RetryConsumer of one rank: it attempts the rank's PSP
 // with the decision the payment started with.
-func (p *Processor) handleRetry(ctx context.Context, w *work, rec *kgo.Record, rank int) {
+func (p *Processor) handleRetry(w *work, rec *kgo.Record, rank int) {
 	f, st, ok := p.decodeRetry(w, rec)
 	if !ok {
 		return
@@ -145,7 +144,7 @@ func (p *Processor) handleRetry(ctx context.Context, w *work, rec *kgo.Record, r
 		return
 	}
 	cand := f.Decision.Candidates[rank-1]
-	p.attempt(ctx, w, rec, st, step{rank: rank, psp: cand.PSP, method: cand.Method})
+	p.attempt(w, rec, st, step{rank: rank, psp: cand.PSP, method: cand.Method})
 }
 
 // decodeRetry reads an AttemptFailed and the state of its payment. The

@@ -88,6 +88,7 @@ type Processor struct {
 	stats      *Stats
 	store      *Store
 	reattempts *reattemptLedger
+	disp       *dispatcher
 	now        func() time.Time
 
 	sess   *kgo.GroupTransactSession
@@ -118,12 +119,14 @@ func New(cfg Configuration, cluster *kafka.Cluster, decoder Decoder, records *pr
 		_, _ = rand.Read(b[:])
 		cfg.InstanceID = host + "-" + hex.EncodeToString(b[:])
 	}
-	return &Processor{
+	p := &Processor{
 		cfg: cfg, cluster: cluster, topics: cluster.Topics(), maxRanks: cluster.Config().MaxRanks,
 		decoder: decoder, records: records, router: routing, connectors: connectors,
 		log: log.With("component", "processor", "instance", cfg.InstanceID), stats: newStats(),
 		store: NewStore(), reattempts: newReattemptLedger(cluster, log), now: time.Now, paused: map[topicPartition]time.Time{}, lastExpire: map[int32]time.Time{},
-	}, nil
+	}
+	p.disp = newDispatcher(cfg.MaxInFlightPerPSP, p.runCall)
+	return p, nil
 }
 
 // Stats are the processor's running counters.
@@ -229,6 +232,13 @@ func (p *Processor) assigned(ctx context.Context, cl *kgo.Client, assigned map[s
 	for part, st := range states {
 		p.store.Load(part, st)
 	}
+	// Calls a previous owner started and did not see finish: make them
+	// again, with the same idempotency keys.
+	for _, part := range toLoad {
+		for _, st := range p.store.Attempting(part) {
+			p.disp.submit(p.callOf(part, st))
+		}
+	}
 	p.pauseMu.Lock()
 	for tp := range p.paused {
 		delete(p.paused, tp)
@@ -247,6 +257,7 @@ func (p *Processor) assigned(ctx context.Context, cl *kgo.Client, assigned map[s
 func (p *Processor) revoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
 	parts := partitionNumbers(revoked)
 	p.store.Drop(parts...)
+	p.disp.drop(p.store.Owns)
 	p.log.Info("partitions revoked", "partitions", parts)
 }
 
@@ -267,6 +278,9 @@ func partitionNumbers(m map[string][]int32) []int32 {
 func (p *Processor) run(ctx context.Context) error {
 	defer p.sess.AllowRebalance()
 	for {
+		if ctx.Err() != nil {
+			return p.drain()
+		}
 		p.resumeDue()
 		wait := time.Second
 		due, next := p.store.Scheduled(p.now().UnixMilli())
@@ -277,11 +291,17 @@ func (p *Processor) run(ctx context.Context) error {
 				wait = max(d, time.Millisecond)
 			}
 		}
-		pollCtx, cancel := context.WithTimeout(ctx, wait)
-		fetches := p.sess.PollRecords(pollCtx, p.cfg.MaxPollRecords)
-		cancel()
-		if ctx.Err() != nil {
-			return ctx.Err()
+		var fetches kgo.Fetches
+		if p.disp.Pending() < p.cfg.MaxInFlight {
+			fetches = p.poll(ctx, wait)
+		} else {
+			// Saturated: take no new records until calls finish. The client
+			// stops fetching once its buffer is full, so memory stays bounded.
+			select {
+			case <-p.disp.wake:
+			case <-time.After(wait):
+			case <-ctx.Done():
+			}
 		}
 		if fetches.IsClientClosed() {
 			return nil
@@ -291,25 +311,65 @@ func (p *Processor) run(ctx context.Context) error {
 				p.log.Warn("fetch error", "topic", topic, "partition", part, "err", err)
 			}
 		})
+		done := p.disp.take()
 		due, _ = p.store.Scheduled(p.now().UnixMilli())
-		if fetches.NumRecords() == 0 && len(due) == 0 {
+		if fetches.NumRecords() == 0 && len(due) == 0 && len(done) == 0 {
 			continue
 		}
-		if err := p.transact(ctx, fetches, due); err != nil {
+		if err := p.transact(ctx, fetches, due, done); err != nil {
 			return err
 		}
 	}
 }
 
-// transact processes one batch in one transaction. Payments in hand finish
-// even while stopping: a PSP call cut short is in doubt, and the next owner
-// would only redo the batch.
-func (p *Processor) transact(ctx context.Context, fetches kgo.Fetches, due map[int32][]string) error {
+// poll takes the next records, waiting up to wait, or less when a PSP call
+// finishes meanwhile: its outcome should not wait for new input.
+func (p *Processor) poll(ctx context.Context, wait time.Duration) kgo.Fetches {
+	pollCtx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	go func() {
+		select {
+		case <-p.disp.wake:
+			cancel()
+		case <-pollCtx.Done():
+		}
+	}()
+	return p.sess.PollRecords(pollCtx, p.cfg.MaxPollRecords)
+}
+
+// drain finishes on Stop: no new records, but the calls under way finish
+// and their outcomes commit, for up to DrainTimeout. Calls still running
+// after it stay in flight in the committed state, and the partitions' next
+// owner makes them again.
+func (p *Processor) drain() error {
+	deadline := time.Now().Add(p.cfg.DrainTimeout)
+	for p.disp.Pending() > 0 && time.Now().Before(deadline) {
+		select {
+		case <-p.disp.wake:
+		case <-time.After(50 * time.Millisecond):
+		}
+		if done := p.disp.take(); len(done) > 0 {
+			if err := p.transact(context.Background(), kgo.Fetches{}, nil, done); err != nil {
+				return err
+			}
+		}
+	}
+	stopCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	p.disp.stop(stopCtx)
+	return nil
+}
+
+// transact processes one batch in one transaction: new records, retries
+// that became due, and finished PSP calls. The calls the batch starts are
+// launched only once it committed, and finished calls it acted on are
+// settled then; if it aborts, they are put back.
+func (p *Processor) transact(ctx context.Context, fetches kgo.Fetches, due map[int32][]string, done []completion) error {
 	work := context.WithoutCancel(ctx)
 	if err := p.sess.Begin(); err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
-	batch, err := p.processBatch(work, fetches, due)
+	batch, err := p.processBatch(fetches, due, done)
 	if err != nil {
 		if _, aerr := p.sess.End(work, kgo.TryAbort); aerr != nil {
 			p.log.Error("abort transaction", "err", aerr)
@@ -345,14 +405,24 @@ func (p *Processor) transact(ctx context.Context, fetches kgo.Fetches, due map[i
 	}
 	if !committed {
 		// A rebalance or a failed write: nothing of the batch is visible and
-		// its offsets are not committed, so it is consumed again (here or by
-		// the partitions' next owner) and processed from the committed state.
+		// its offsets are not committed, so its records are consumed again
+		// (here or by the partitions' next owner) and processed from the
+		// committed state; its finished calls wait for the next batch.
 		p.stats.aborted.Add(1)
-		p.log.Info("batch aborted; it will be processed again", "records", fetches.NumRecords())
+		p.disp.requeue(done)
+		p.log.Info("batch aborted; it will be processed again", "records", fetches.NumRecords(), "calls", len(done))
 		return nil
 	}
 	for part, view := range batch.views {
 		p.store.Apply(part, view.changes)
+	}
+	p.disp.settled(done)
+	for part, ids := range batch.launch {
+		for _, id := range ids {
+			if st, ok := p.store.Get(part, id); ok && st.Phase == PhaseAttempting && st.InFlight != nil {
+				p.disp.submit(p.callOf(part, st))
+			}
+		}
 	}
 	p.pauseMu.Lock()
 	for tp, until := range batch.pause {
@@ -392,65 +462,80 @@ type batchResult struct {
 	outputs []*kgo.Record
 	views   map[int32]*partView
 	pause   map[topicPartition]time.Time
+	launch  map[int32][]string
 	counts  counts
 }
 
-// processBatch handles each partition's work concurrently, and the records
-// of one partition number (across all topics) in order: they are the same
-// payments. A panic while handling a record (an output that cannot be
-// encoded: a bug) fails the whole batch rather than commit past a payment
-// with no result.
-func (p *Processor) processBatch(ctx context.Context, fetches kgo.Fetches, due map[int32][]string) (*batchResult, error) {
-	byPart := map[int32][]*kgo.Record{}
-	fetches.EachRecord(func(r *kgo.Record) { byPart[r.Partition] = append(byPart[r.Partition], r) })
-	for part := range due {
-		if _, ok := byPart[part]; !ok {
-			byPart[part] = nil
+// processBatch handles each partition's work concurrently, and the work of
+// one partition number (records of all topics, due retries, finished calls)
+// in order: they are the same payments. Nothing in it waits on a PSP. A
+// panic while handling a record (an output that cannot be encoded: a bug)
+// fails the whole batch rather than commit past a payment with no result.
+func (p *Processor) processBatch(fetches kgo.Fetches, due map[int32][]string, done []completion) (*batchResult, error) {
+	type partWork struct {
+		recs []*kgo.Record
+		due  []string
+		done []completion
+		w    *work
+		err  error
+	}
+	parts := map[int32]*partWork{}
+	get := func(part int32) *partWork {
+		pw, ok := parts[part]
+		if !ok {
+			pw = &partWork{}
+			parts[part] = pw
+		}
+		return pw
+	}
+	fetches.EachRecord(func(r *kgo.Record) { pw := get(r.Partition); pw.recs = append(pw.recs, r) })
+	for part, ids := range due {
+		get(part).due = ids
+	}
+	for _, c := range done {
+		if p.store.Owns(c.part) {
+			pw := get(c.part)
+			pw.done = append(pw.done, c)
 		}
 	}
-	type partOut struct {
-		w   *work
-		err error
-	}
-	results := make(map[int32]*partOut, len(byPart))
-	for part := range byPart {
-		results[part] = &partOut{}
-	}
 	var wg sync.WaitGroup
-	for part, recs := range byPart {
-		out := results[part]
+	for part, pw := range parts {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() {
 				if r := recover(); r != nil {
-					out.err = fmt.Errorf("handling partition %d: %v", part, r)
+					pw.err = fmt.Errorf("handling partition %d: %v", part, r)
 				}
 			}()
 			w := &work{p: p, view: &partView{store: p.store, part: part}, now: p.now()}
-			for _, rec := range recs {
-				p.handle(ctx, w, rec)
+			for _, c := range pw.done {
+				p.complete(w, c)
 			}
-			for _, id := range due[part] {
-				p.runScheduled(ctx, w, id)
+			for _, rec := range pw.recs {
+				p.handle(w, rec)
+			}
+			for _, id := range pw.due {
+				p.runScheduled(w, id)
 			}
 			p.expire(w)
 			w.flushState()
-			out.w = w
+			pw.w = w
 		}()
 	}
 	wg.Wait()
-	batch := &batchResult{views: map[int32]*partView{}, pause: map[topicPartition]time.Time{}}
-	for part, r := range results {
-		if r.err != nil {
-			return nil, r.err
+	batch := &batchResult{views: map[int32]*partView{}, pause: map[topicPartition]time.Time{}, launch: map[int32][]string{}}
+	for part, pw := range parts {
+		if pw.err != nil {
+			return nil, pw.err
 		}
-		batch.outputs = append(batch.outputs, r.w.outs...)
-		batch.views[part] = r.w.view
-		for tp, until := range r.w.pause {
+		batch.outputs = append(batch.outputs, pw.w.outs...)
+		batch.views[part] = pw.w.view
+		batch.launch[part] = pw.w.launch
+		for tp, until := range pw.w.pause {
 			batch.pause[tp] = until
 		}
-		batch.counts.add(r.w.counts)
+		batch.counts.add(pw.w.counts)
 	}
 	return batch, nil
 }

@@ -1,7 +1,6 @@
 package consumers
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -124,7 +123,7 @@ func (p *Processor) retry(w *work, st *PaymentState, s step, out *psp.Outcome, f
 // crashes and rebalances) and its partition is paused until it is due, so
 // nothing behind it is read early. The processor never sleeps in the poll
 // loop: parked retries run when the loop sees them due.
-func (p *Processor) handleDelayed(ctx context.Context, w *work, rec *kgo.Record, _ string) {
+func (p *Processor) handleDelayed(w *work, rec *kgo.Record, _ string) {
 	f, st, ok := p.decodeRetry(w, rec)
 	if !ok {
 		return
@@ -139,19 +138,19 @@ func (p *Processor) handleDelayed(ctx context.Context, w *work, rec *kgo.Record,
 		w.pauseUntil(rec, time.UnixMilli(f.DueAtMs))
 		return
 	}
-	p.runRetry(ctx, w, rec, st)
+	p.runRetry(w, rec, st)
 }
 
 // runScheduled runs a parked retry that became due.
-func (p *Processor) runScheduled(ctx context.Context, w *work, id string) {
+func (p *Processor) runScheduled(w *work, id string) {
 	st, ok := w.view.get(id)
 	if !ok || st.Phase != PhaseScheduled || st.Scheduled == nil || st.Scheduled.DueAtMs > w.now.UnixMilli() {
 		return
 	}
-	p.runRetry(ctx, w, nil, st)
+	p.runRetry(w, nil, st)
 }
 
-func (p *Processor) runRetry(ctx context.Context, w *work, src *kgo.Record, st *PaymentState) {
+func (p *Processor) runRetry(w *work, src *kgo.Record, st *PaymentState) {
 	f := st.Scheduled
 	st.Scheduled = nil
 	st.Phase = PhaseInFlight
@@ -170,5 +169,5 @@ func (p *Processor) runRetry(ctx context.Context, w *work, src *kgo.Record, st *
 		// its attempt point at the payment.
 		src = &kgo.Record{Topic: p.topics.State, Key: []byte(st.PaymentID), Partition: w.view.part}
 	}
-	p.attempt(ctx, w, src, st, step{rank: rank, psp: target, method: method})
+	p.attempt(w, src, st, step{rank: rank, psp: target, method: method})
 }

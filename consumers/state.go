@@ -15,6 +15,11 @@ const (
 	// PhaseInFlight: an attempt chain is under way; the next rank's
 	// AttemptFailed is on a retry topic.
 	PhaseInFlight Phase = "in_flight"
+	// PhaseAttempting: a PSP call is under way (InFlight says which). It is
+	// committed before the call starts, so whoever owns the partition after
+	// a crash makes the call again with the same idempotency key and gets
+	// the PSP's stored answer.
+	PhaseAttempting Phase = "attempting"
 	// PhaseScheduled: a retry is parked until Scheduled.DueAtMs.
 	PhaseScheduled Phase = "scheduled"
 	// PhaseActionRequired: waiting for the customer's RETRY or CANCEL.
@@ -46,6 +51,8 @@ type PaymentState struct {
 	Path []schemas.AttemptSummary `json:"path,omitempty"`
 	// PendingRank is the rank whose retry record is on its way (in flight).
 	PendingRank int `json:"pending_rank,omitempty"`
+	// InFlight is the PSP call under way, in PhaseAttempting.
+	InFlight *InFlight `json:"in_flight,omitempty"`
 	// Scheduled is the retry parked until it is due.
 	Scheduled *schemas.AttemptFailed `json:"scheduled,omitempty"`
 	// CustomerRetries counts RETRY actions, and ScheduledRetries retries
@@ -66,10 +73,32 @@ type PaymentState struct {
 	CapturedMinor int64 `json:"captured_minor,omitempty"`
 	RefundedMinor int64 `json:"refunded_minor,omitempty"`
 	Voided        bool  `json:"voided,omitempty"`
+	// Reserved* are follow-ups in flight: counted against what remains, so
+	// two concurrent captures cannot both take the last of an authorization.
+	ReservedCaptureMinor int64 `json:"reserved_capture_minor,omitempty"`
+	ReservedRefundMinor  int64 `json:"reserved_refund_minor,omitempty"`
+	VoidPending          bool  `json:"void_pending,omitempty"`
 	// Result is the last result published: the final one, or ACTION_REQUIRED.
 	Result *schemas.PaymentResult `json:"result,omitempty"`
 	// UpdatedAtMs is when the state last changed.
 	UpdatedAtMs int64 `json:"updated_at_ms"`
+}
+
+// InFlight is one PSP call under way: everything needed to make it again.
+type InFlight struct {
+	Rank                   int    `json:"rank"`
+	PSP                    string `json:"psp"`
+	Method                 string `json:"method,omitempty"`
+	IdempotencyKey         string `json:"idempotency_key"`
+	AuthorizationReference string `json:"authorization_reference,omitempty"`
+	FollowUp               bool   `json:"follow_up,omitempty"`
+	// Token is a customer's re-entered payment method token for a RETRY.
+	Token string `json:"token,omitempty"`
+	// The input that started the attempt, named in dead letters.
+	SourceTopic     string `json:"source_topic"`
+	SourcePartition int32  `json:"source_partition"`
+	SourceOffset    int64  `json:"source_offset"`
+	StartedAtMs     int64  `json:"started_at_ms"`
 }
 
 const stateVersion = 1
@@ -79,6 +108,10 @@ const stateVersion = 1
 func (s *PaymentState) clone() *PaymentState {
 	c := *s
 	c.Path = append([]schemas.AttemptSummary(nil), s.Path...)
+	if s.InFlight != nil {
+		f := *s.InFlight
+		c.InFlight = &f
+	}
 	if s.Scheduled != nil {
 		sc := *s.Scheduled
 		c.Scheduled = &sc
@@ -208,6 +241,20 @@ func (s *Store) Expired(part int32, beforeMs, approvalBeforeMs int64, limit int)
 		}
 		if st.UpdatedAtMs < cutoff {
 			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// Attempting lists the payments of a partition whose PSP call is under way
+// (after a restore: calls a previous owner started).
+func (s *Store) Attempting(part int32) []*PaymentState {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []*PaymentState
+	for _, st := range s.parts[part] {
+		if st.Phase == PhaseAttempting && st.InFlight != nil {
+			out = append(out, st.clone())
 		}
 	}
 	return out

@@ -21,6 +21,8 @@ type work struct {
 	outs   []*kgo.Record
 	pause  map[topicPartition]time.Time
 	counts counts
+	// launch lists payments whose PSP call starts once the batch commits.
+	launch []string
 	// reattempts counts the batch's own scheduled reattempts per card,
 	// which the ledger sees only once the batch commits.
 	reattempts map[string]int
