@@ -8,7 +8,8 @@ import (
 )
 
 // WriteText prints the report as an aligned table, one line per PSP, then
-// the payments by final status. A PSP that is down shows as many psp errors,
+// the payments by final status, the failover flows, the cost per approved
+// payment and the latency. A PSP that is down shows as many psp errors,
 // as many failovers out and a high failover%, and the PSPs behind it show
 // the failovers in and what they recovered:
 //
@@ -50,20 +51,55 @@ func WriteText(w io.Writer, d *ReportData) error {
 		fmt.Fprintf(&b, "  %s %d", s.Status, s.Payments)
 	}
 	fmt.Fprintf(&b, "  (total %d)\n", d.Payments)
+
+	if len(d.Hops) > 0 {
+		b.WriteString("\nfailover flows:\n")
+		flows := [][]string{{"from", "to", "hops", "recovered", "recovery%"}}
+		for _, h := range d.Hops {
+			flows = append(flows, []string{h.From, h.To, itoa(h.Hops), itoa(h.Recovered), pct(h.RecoveryRate)})
+		}
+		writeColumns(&b, flows, 2)
+	}
+	if len(d.Costs) > 0 {
+		b.WriteString("\ncost per approved payment (fees in minor units):\n")
+		costs := [][]string{{"psp", "currency", "attempts", "fees", "approved", "cost/approved"}}
+		for _, c := range d.Costs {
+			costs = append(costs, []string{c.PSP, c.Currency, itoa(c.Attempts), itoa(c.FeeMinor), itoa(c.Approved),
+				strconv.FormatFloat(c.CostPerApproved, 'f', 2, 64)})
+		}
+		writeColumns(&b, costs, 2)
+	}
+	if len(d.PSPs) > 0 {
+		b.WriteString("\nlatency (ms):\n")
+		lat := [][]string{{"psp", "p50", "p95", "p99"}}
+		for _, p := range d.PSPs {
+			if p.Attempts == 0 {
+				continue
+			}
+			lat = append(lat, []string{p.PSP, ms0(p.LatencyP50), ms0(p.LatencyP95), ms0(p.LatencyP99)})
+		}
+		writeAligned(&b, lat)
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
 
+func itoa(v int64) string  { return strconv.FormatInt(v, 10) }
+func pct(r float64) string { return strconv.FormatFloat(100*r, 'f', 1, 64) + "%" }
+func ms0(v float64) string { return strconv.FormatFloat(v, 'f', 0, 64) }
+
 func pspLine(p PSPStats) []string {
-	n := func(v int64) string { return strconv.FormatInt(v, 10) }
-	pct := func(r float64) string { return strconv.FormatFloat(100*r, 'f', 1, 64) + "%" }
-	return []string{p.PSP, n(p.Attempts), n(p.Approved), pct(p.SuccessRate), n(p.PSPErrors), n(p.FailoversOut),
-		pct(p.FailoverRate), n(p.FirstChoice), n(p.FailoversIn), n(p.Recovered), n(p.Finalized)}
+	return []string{p.PSP, itoa(p.Attempts), itoa(p.Approved), pct(p.SuccessRate), itoa(p.PSPErrors), itoa(p.FailoversOut),
+		pct(p.FailoverRate), itoa(p.FirstChoice), itoa(p.FailoversIn), itoa(p.Recovered), itoa(p.Finalized)}
 }
 
 // writeAligned left-aligns the first column and right-aligns the others,
 // two spaces apart.
-func writeAligned(b *strings.Builder, table [][]string) {
+func writeAligned(b *strings.Builder, table [][]string) { writeColumns(b, table, 1) }
+
+// writeColumns left-aligns the first text columns and right-aligns the
+// others, two spaces apart.
+func writeColumns(b *strings.Builder, table [][]string, text int) {
 	widths := make([]int, len(table[0]))
 	for _, row := range table {
 		for i, cell := range row {
@@ -74,11 +110,13 @@ func writeAligned(b *strings.Builder, table [][]string) {
 		var line strings.Builder
 		for i, cell := range row {
 			pad := strings.Repeat(" ", widths[i]-len(cell))
-			switch i {
-			case 0:
+			if i > 0 {
+				line.WriteString("  ")
+			}
+			if i < text {
 				line.WriteString(cell + pad)
-			default:
-				line.WriteString("  " + pad + cell)
+			} else {
+				line.WriteString(pad + cell)
 			}
 		}
 		b.WriteString(strings.TrimRight(line.String(), " ") + "\n")
