@@ -63,7 +63,7 @@ func (p *Processor) callOf(part int32, st *PaymentState) call {
 	return call{part: part, payment: st.PaymentID, psp: in.PSP, req: psp.Request{
 		PaymentID: st.PaymentID, IdempotencyKey: in.IdempotencyKey, Operation: req.Operation, Method: in.Method,
 		AmountMinor: req.AmountMinor, Currency: req.Currency, MerchantID: req.MerchantID, PaymentMethod: pm,
-		AuthorizationReference: in.AuthorizationReference,
+		CustomerID: req.Customer.CustomerID, AuthorizationReference: in.AuthorizationReference,
 	}}
 }
 
