@@ -3,6 +3,7 @@ package consumers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -64,9 +65,9 @@ func readToEnd(ctx context.Context, cluster *kafka.Cluster, topic string, parts 
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	ends, err := adm.ListCommittedOffsets(ctx, topic)
+	ends, err := stableEnds(ctx, adm, topic, parts)
 	if err != nil {
-		return nil, fmt.Errorf("list end offsets of %s: %w", topic, err)
+		return nil, err
 	}
 	starts, err := adm.ListStartOffsets(ctx, topic)
 	if err != nil {
@@ -137,6 +138,44 @@ func readToEnd(ctx context.Context, cluster *kafka.Cluster, topic string, parts 
 		}
 	}
 	return next, nil
+}
+
+// stableEnds returns the end offsets of the partitions once no transaction
+// is open on them (last stable offset = high watermark). A transaction the
+// previous owner committed may still be writing its markers when the new
+// owner starts; reading only to the last stable offset then would miss its
+// changes while the group offsets it committed already count, and the new
+// owner would skip inputs whose state it never saw. So it waits: for markers
+// that is milliseconds; for a crashed owner's open transaction, until the
+// broker aborts it (processor.transaction_timeout).
+func stableEnds(ctx context.Context, adm *kadm.Client, topic string, parts []int32) (kadm.ListedOffsets, error) {
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
+		stable, err := adm.ListCommittedOffsets(ctx, topic)
+		if err != nil {
+			return nil, fmt.Errorf("list stable offsets of %s: %w", topic, err)
+		}
+		high, err := adm.ListEndOffsets(ctx, topic)
+		if err != nil {
+			return nil, fmt.Errorf("list end offsets of %s: %w", topic, err)
+		}
+		open := false
+		stable.Each(func(o kadm.ListedOffset) {
+			if parts != nil && !slices.Contains(parts, o.Partition) {
+				return
+			}
+			if h, ok := high.Lookup(topic, o.Partition); ok && h.Offset > o.Offset {
+				open = true
+			}
+		})
+		if !open {
+			return stable, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for open transactions on %s to end: %w", topic, ctx.Err())
+		case <-time.After(wait):
+		}
+	}
 }
 
 func keys[V any](m map[int32]V) []int32 {

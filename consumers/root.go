@@ -97,6 +97,7 @@ type Processor struct {
 	err    error
 	killed atomic.Bool
 
+	txnMu      sync.Mutex // see transact
 	expireMu   sync.Mutex
 	lastExpire map[int32]time.Time
 
@@ -255,6 +256,8 @@ func (p *Processor) assigned(ctx context.Context, cl *kgo.Client, assigned map[s
 // revoked forgets the state of partitions this instance no longer owns. The
 // session aborts the batch in hand, so none of its changes reach the store.
 func (p *Processor) revoked(_ context.Context, _ *kgo.Client, revoked map[string][]int32) {
+	p.txnMu.Lock() // wait for an offsetless batch to end (see transact)
+	defer p.txnMu.Unlock()
 	parts := partitionNumbers(revoked)
 	p.store.Drop(parts...)
 	p.disp.drop(p.store.Owns)
@@ -364,14 +367,36 @@ func (p *Processor) drain() error {
 // that became due, and finished PSP calls. The calls the batch starts are
 // launched only once it committed, and finished calls it acted on are
 // settled then; if it aborts, they are put back.
+//
+// A batch without input records (finished calls and due retries only)
+// commits no offsets, and the session would then hold itself for 500 ms
+// after committing (its guard for brokers too old to fence offset fetches,
+// which it cannot rule out without an offset commit to ask). Such a batch
+// needs no offset fencing, so it ends the transaction on the client
+// directly, under txnMu, which the revocation callback also takes: a
+// partition is never handed over while a batch writing its state is open.
 func (p *Processor) transact(ctx context.Context, fetches kgo.Fetches, due map[int32][]string, done []completion) error {
 	work := context.WithoutCancel(ctx)
+	offsetless := fetches.NumRecords() == 0
+	if offsetless {
+		p.txnMu.Lock()
+		defer p.txnMu.Unlock()
+	}
+	end := func(try kgo.TransactionEndTry) (bool, error) {
+		if !offsetless {
+			return p.sess.End(work, try)
+		}
+		if err := p.sess.Client().EndTransaction(work, try); err != nil {
+			return false, err
+		}
+		return bool(try), nil
+	}
 	if err := p.sess.Begin(); err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
 	batch, err := p.processBatch(fetches, due, done)
 	if err != nil {
-		if _, aerr := p.sess.End(work, kgo.TryAbort); aerr != nil {
+		if _, aerr := end(kgo.TryAbort); aerr != nil {
 			p.log.Error("abort transaction", "err", aerr)
 		}
 		return err
@@ -399,7 +424,7 @@ func (p *Processor) transact(ctx context.Context, fetches kgo.Fetches, due map[i
 		p.log.Warn("aborting batch: an output was not written", "err", produceErr)
 		try = kgo.TryAbort
 	}
-	committed, err := p.sess.End(work, try)
+	committed, err := end(try)
 	if err != nil {
 		return fmt.Errorf("end transaction: %w", err)
 	}

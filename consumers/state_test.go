@@ -442,3 +442,40 @@ func TestRetryRuleNamesAnotherPSP(t *testing.T) {
 		t.Fatalf("result %s via %v, want APPROVED via psp-a then test-success", res.Status, pathPSPs(res))
 	}
 }
+
+// TestSlowPSPDoesNotStallOtherPayments: payments at a PSP that takes a
+// long time to answer do not hold back payments at a fast PSP in the same
+// partitions: every fast payment's result is published before any slow one.
+func TestSlowPSPDoesNotStallOtherPayments(t *testing.T) {
+	s := newStackWith(t, stackOptions{
+		profiles: map[string]simulator.Profile{"psp-slow": {Latency: 250 * time.Millisecond}},
+		processor: func(c *consumers.Configuration) {
+			c.MaxInFlightPerPSP = 4
+		},
+	})
+	var recs []*kgo.Record
+	for i := 0; i < 8; i++ {
+		recs = append(recs, s.request(t, payment(fmt.Sprintf("slow-%d", i), "tok_approve", "psp-slow")))
+		recs = append(recs, s.request(t, payment(fmt.Sprintf("fast-%d", i), "tok_approve", "psp-a")))
+	}
+	s.publish(t, recs...)
+	s.results(t, 16)
+	var order []string
+	for _, r := range s.readTopicNow(t, s.cluster.Topics().Results) {
+		order = append(order, string(r.Key))
+	}
+	// Records of all partitions: compare by when they were written.
+	byTime := s.readTopicNow(t, s.cluster.Topics().Results)
+	lastFast, firstSlow := time.Time{}, time.Time{}
+	for _, r := range byTime {
+		if string(r.Key[:4]) == "fast" && r.Timestamp.After(lastFast) {
+			lastFast = r.Timestamp
+		}
+		if string(r.Key[:4]) == "slow" && (firstSlow.IsZero() || r.Timestamp.Before(firstSlow)) {
+			firstSlow = r.Timestamp
+		}
+	}
+	if !lastFast.Before(firstSlow) {
+		t.Fatalf("a fast payment's result came after a slow one's: fast results waited on the slow PSP (%v)", order)
+	}
+}
