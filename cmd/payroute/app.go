@@ -6,6 +6,7 @@ import (
 	"go.uber.org/fx"
 	"go.uber.org/fx/fxevent"
 
+	"github.com/payroute/payroute/admin"
 	"github.com/payroute/payroute/analytics"
 	"github.com/payroute/payroute/consumers"
 	"github.com/payroute/payroute/kafka"
@@ -19,7 +20,8 @@ import (
 )
 
 // appOptions composes payroute from its component modules. The in-process
-// simulator and the ClickHouse sink are included only when configured.
+// simulator, the ClickHouse sink and the admin port are included only when
+// configured.
 func appOptions(cfg Configuration, log *slog.Logger, extra ...fx.Option) []fx.Option {
 	opts := []fx.Option{
 		fx.WithLogger(func() fxevent.Logger { return &fxevent.SlogLogger{Logger: log.With("component", "fx")} }),
@@ -31,6 +33,10 @@ func appOptions(cfg Configuration, log *slog.Logger, extra ...fx.Option) []fx.Op
 	}
 	if cfg.Analytics.Enabled {
 		opts = append(opts, fx.Supply(cfg.Analytics), analytics.Module)
+	}
+	if cfg.Admin.Enabled {
+		// Last: it reports on the components above.
+		opts = append(opts, fx.Supply(cfg.Admin), admin.Module)
 	}
 	return append(opts, extra...)
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/payroute/payroute/admin"
 	"github.com/payroute/payroute/analytics"
 	"github.com/payroute/payroute/config"
 	"github.com/payroute/payroute/consumers"
@@ -39,6 +40,9 @@ type Configuration struct {
 	Processor consumers.Configuration `yaml:"processor"`
 	// Analytics is the ClickHouse sink.
 	Analytics analytics.Configuration `yaml:"analytics"`
+	// Admin is the admin HTTP port: probes, metrics, the JSON API and the
+	// web console.
+	Admin admin.Configuration `yaml:"admin"`
 }
 
 // Validate checks what no single component can: how they fit together.
@@ -82,6 +86,7 @@ func DefaultConfiguration() Configuration {
 		Simulator: simulator.DefaultConfiguration(),
 		Processor: consumers.DefaultConfiguration(),
 		Analytics: analytics.DefaultConfiguration(),
+		Admin:     admin.DefaultConfiguration(),
 	}
 }
 

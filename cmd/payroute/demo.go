@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/payroute/payroute/admin"
 	"github.com/payroute/payroute/analytics"
 	"github.com/payroute/payroute/consumers"
 	"github.com/payroute/payroute/kafka"
@@ -32,6 +33,10 @@ type demoOptions struct {
 	outageTo    float64
 	verbose     bool
 	settleAfter time.Duration
+	// admin is the admin port's address ("" runs none); keepRunning keeps
+	// it (and the console) up after the report until interrupted.
+	admin       string
+	keepRunning bool
 }
 
 func demoCommand(args []string) error {
@@ -47,6 +52,8 @@ func demoCommand(args []string) error {
 	fs.Float64Var(&o.outageTo, "outage-to", 0.6, "when the primary PSP recovers, as a share of the publishing time")
 	fs.BoolVar(&o.verbose, "verbose", false, "log every failover and rejection")
 	fs.DurationVar(&o.settleAfter, "wait", 2*time.Minute, "how long to wait for every payment's result and its ClickHouse rows after publishing")
+	fs.StringVar(&o.admin, "admin", "127.0.0.1:0", "address of the admin port and web console (port 0: any free port; the URL is printed; \"\": none)")
+	fs.BoolVar(&o.keepRunning, "keep-running", false, "after the report, keep the console and everything else up until interrupted (Ctrl-C)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -110,6 +117,9 @@ func runDemo(ctx context.Context, cfg Configuration, o demoOptions, out, progres
 	cfg.Kafka.Brokers = nil
 	cfg.Kafka.Embedded.Port = o.kafkaPort
 	cfg.Analytics.Enabled = true
+	cfg.Admin.Enabled = o.admin != ""
+	cfg.Admin.Listen = o.admin
+	cfg.Admin.LagInterval = 2 * time.Second
 
 	var (
 		embedded *kafka.Embedded
@@ -117,8 +127,9 @@ func runDemo(ctx context.Context, cfg Configuration, o demoOptions, out, progres
 		proc     *consumers.Processor
 		sink     *analytics.Sink
 		records  *producers.Records
+		console  consoleURL
 	)
-	app := fx.New(appOptions(cfg, log, fx.Populate(&embedded, &cluster, &proc, &sink, &records))...)
+	app := fx.New(appOptions(cfg, log, fx.Populate(&embedded, &cluster, &proc, &sink, &records, &console))...)
 	if err := app.Err(); err != nil {
 		return nil, err
 	}
@@ -135,6 +146,9 @@ func runDemo(ctx context.Context, cfg Configuration, o demoOptions, out, progres
 	addr := embedded.Addrs()[0]
 	say("embedded Kafka at %s — try: kcat -b %s -C -t %s -o beginning", addr, addr, cluster.Topics().Results)
 	say("ClickHouse at %s, database %s", cfg.Analytics.ClickHouse.Addr, cfg.Analytics.ClickHouse.Database)
+	if url := console.url(); url != "" {
+		say("console at %s (metrics at %smetrics)", url, url)
+	}
 
 	client, err := cluster.NewClient()
 	if err != nil {
@@ -215,5 +229,25 @@ func runDemo(ctx context.Context, cfg Configuration, o demoOptions, out, progres
 	}
 	fmt.Fprintf(out, "\nRead back from ClickHouse (psp-a was down from %.1fs to %.1fs of %.1fs):\n\n",
 		downAt.Seconds(), upAt.Seconds(), publishing.Seconds())
-	return data, analytics.WriteText(out, data)
+	if err := analytics.WriteText(out, data); err != nil {
+		return data, err
+	}
+	if o.keepRunning {
+		say("still running: console at %s; Ctrl-C to stop", console.url())
+		<-ctx.Done()
+	}
+	return data, nil
+}
+
+// consoleURL is the admin port of the demo's application, when it has one.
+type consoleURL struct {
+	fx.In
+	Server *admin.Server `optional:"true"`
+}
+
+func (c consoleURL) url() string {
+	if c.Server == nil {
+		return ""
+	}
+	return c.Server.URL()
 }

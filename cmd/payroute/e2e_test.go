@@ -97,6 +97,7 @@ func startE2E(t *testing.T) *e2e {
 	cfg.Analytics.ClickHouse.Addr = addr
 	cfg.Analytics.ClickHouse.Database = "payroute_e2e_" + suffix
 	cfg.Analytics.FlushInterval = 100 * time.Millisecond
+	cfg.Admin.Listen = "127.0.0.1:0" // tests run side by side: never a fixed port
 	e.cfg = cfg
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
