@@ -89,6 +89,11 @@ function lineChart(container, series, opts) {
     const path = svg("path", { d, fill: "none", stroke: s.color, "stroke-width": 2, "data-series": s.name });
     if (s.dashed) path.setAttribute("stroke-dasharray", "5 4");
     root.append(path);
+    if (s.points.length === 1) {
+      // A single point draws no line: mark it.
+      const [x, y] = s.points[0];
+      root.append(svg("circle", { cx: sx(x), cy: sy(y), r: 3, fill: s.color }));
+    }
   }
   const legend = el("div", { class: "legend" });
   for (const s of series) {
