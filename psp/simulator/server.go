@@ -145,6 +145,9 @@ type pspState struct {
 	down    bool
 	seq     int
 	records map[string]*record  // by idempotency key
+	// closed are keys a status inquiry answered "not found": the PSP
+	// promises it never processes them after that (see handleStatus).
+	closed map[string]bool
 	keys    map[string][]string // processed idempotency keys by payment id, in order
 	refs    map[string]*record  // approved authorizations by reference
 	ledger  []Approval
@@ -554,6 +557,11 @@ func (s *Server) process(p *pspState, req PaymentRequest) plan {
 	defer p.mu.Unlock()
 	lat := p.drawLatencyLocked()
 
+	if p.closed[req.IdempotencyKey] {
+		p.stats.Invalid++
+		return plan{status: http.StatusConflict, latency: lat, body: ErrorResponse{Code: "idempotency_key_closed",
+			Message: "a status inquiry already answered not found for this idempotency key: it is never processed"}}
+	}
 	if rec, ok := p.records[req.IdempotencyKey]; ok {
 		if !sameRequest(rec.req, req) {
 			p.stats.Invalid++
@@ -723,12 +731,24 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, ErrorResponse{Code: "service_unavailable", Message: "PSP is down for maintenance"})
 		return
 	}
+	// "Not found" is a promise, and the only answer an in-doubt attempt may
+	// fail over on: the request may still be on its way (a client that timed
+	// out before the server read it), so the key is closed here, under the
+	// same lock that processing takes, and a late copy is refused. A PSP
+	// that cannot promise this must never answer "not found" (see the
+	// Stripe and Adyen connectors, whose inquiries re-send the request).
 	p.mu.Lock()
 	p.stats.StatusInquiries++
-	rec, found := p.records[r.PathValue("key")]
+	key := r.PathValue("key")
+	rec, found := p.records[key]
 	var resp PaymentResponse
 	if found {
 		resp = rec.resp
+	} else {
+		if p.closed == nil {
+			p.closed = map[string]bool{}
+		}
+		p.closed[key] = true
 	}
 	p.mu.Unlock()
 	s.wait(r.Context(), p.profile.Latency)
