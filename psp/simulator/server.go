@@ -144,14 +144,14 @@ type pspState struct {
 	rng     *rand.Rand
 	down    bool
 	seq     int
-	records map[string]*record  // by idempotency key
+	records map[string]*record // by idempotency key
 	// closed are keys a status inquiry answered "not found": the PSP
 	// promises it never processes them after that (see handleStatus).
 	closed map[string]bool
-	keys    map[string][]string // processed idempotency keys by payment id, in order
-	refs    map[string]*record  // approved authorizations by reference
-	ledger  []Approval
-	stats   PSPStats
+	keys   map[string][]string // processed idempotency keys by payment id, in order
+	refs   map[string]*record  // approved authorizations by reference
+	ledger []Approval
+	stats  PSPStats
 }
 
 // New validates cfg and builds a server; call Start to listen, or mount Handler.
