@@ -25,6 +25,11 @@ func TestNotFoundClosesTheKey(t *testing.T) {
 	if out.Outcome == schemas.OutcomeApproved {
 		t.Fatal("a request arriving after a not-found inquiry was processed")
 	}
+	// A processor that re-sends the attempt after a crash sees a PSP error:
+	// nothing was processed, so the payment may fail over.
+	if out.Class != schemas.ClassPSPError || out.PSPCode != CodeKeyClosed {
+		t.Fatalf("refused copy classified %s/%s, want psp_error/%s", out.Class, out.PSPCode, CodeKeyClosed)
+	}
 	if s.Approvals("p-late") != 0 {
 		t.Fatalf("approvals %d, want 0", s.Approvals("p-late"))
 	}

@@ -137,6 +137,11 @@ func classifyResponse(status int, header http.Header, raw []byte) psp.Outcome {
 	var er ErrorResponse
 	_ = json.Unmarshal(raw, &er) // the status decides; the body only adds detail
 	class := ClassifyHTTPStatus(status)
+	if er.Code == CodeKeyClosed {
+		// Refused because an inquiry already promised the key is never
+		// processed: nothing happened, so the payment may move on.
+		class = schemas.ClassPSPError
+	}
 	code := er.Code
 	if code == "" {
 		code = "http_" + strconv.Itoa(status)

@@ -559,7 +559,7 @@ func (s *Server) process(p *pspState, req PaymentRequest) plan {
 
 	if p.closed[req.IdempotencyKey] {
 		p.stats.Invalid++
-		return plan{status: http.StatusConflict, latency: lat, body: ErrorResponse{Code: "idempotency_key_closed",
+		return plan{status: http.StatusConflict, latency: lat, body: ErrorResponse{Code: CodeKeyClosed,
 			Message: "a status inquiry already answered not found for this idempotency key: it is never processed"}}
 	}
 	if rec, ok := p.records[req.IdempotencyKey]; ok {
@@ -769,6 +769,10 @@ func (s *Server) handleSetDown(down bool) http.HandlerFunc {
 		writeJSON(w, http.StatusOK, map[string]any{"psp": name, "down": down})
 	}
 }
+
+// CodeKeyClosed answers a payment request whose idempotency key a status
+// inquiry already answered "not found" (409): it is not processed.
+const CodeKeyClosed = "idempotency_key_closed"
 
 // ApprovalsReport is the body of GET /sim/approvals.
 type ApprovalsReport struct {
