@@ -7,6 +7,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/payroute/payroute/health"
 	"github.com/payroute/payroute/psp"
 	"github.com/payroute/payroute/router"
 	"github.com/payroute/payroute/schemas"
@@ -98,6 +99,10 @@ func (p *Processor) complete(w *work, c completion) {
 	pm := c.req.PaymentMethod
 	out, started, finished := c.out, c.started, c.finished
 	w.counts.attempts++
+	if p.health != nil {
+		p.health.Observe(health.Observation{PSP: in.PSP, Currency: req.Currency, Network: pm.Network,
+			Class: out.Class, Latency: out.Latency, At: finished})
+	}
 	src := &kgo.Record{Topic: in.SourceTopic, Partition: in.SourcePartition, Offset: in.SourceOffset, Key: []byte(st.PaymentID)}
 	if in.FollowUp {
 		p.settleFollowUp(w, st, out.Outcome == schemas.OutcomeApproved)

@@ -70,7 +70,10 @@ func (p *Processor) handleRequested(w *work, rec *kgo.Record) {
 	}
 	st := &PaymentState{PaymentID: req.PaymentID, Phase: PhaseInFlight, Request: req, Decision: dec,
 		Operation: req.Operation, AmountMinor: req.AmountMinor, Currency: req.Currency}
-	cand := dec.Candidates[0]
+	if p.hold(w, st) {
+		return
+	}
+	cand := st.Decision.Candidates[0]
 	p.attempt(w, rec, st, step{rank: 1, psp: cand.PSP, method: cand.Method})
 }
 

@@ -5,6 +5,7 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/payroute/payroute/health"
 	"github.com/payroute/payroute/kafka"
 	"github.com/payroute/payroute/producers"
 	"github.com/payroute/payroute/psp"
@@ -12,15 +13,33 @@ import (
 	"github.com/payroute/payroute/schemas"
 )
 
+// Params are the processor's dependencies in an fx graph; the PSP health
+// tracker is optional.
+type Params struct {
+	fx.In
+
+	Lifecycle fx.Lifecycle
+	Config    Configuration
+	Cluster   *kafka.Cluster
+	Serde     *schemas.Serde
+	Records   *producers.Records
+	Router    *router.Holder
+	Registry  *psp.Registry
+	Health    *health.Tracker `optional:"true"`
+	Log       *slog.Logger
+}
+
 // Module provides the Processor and runs it between start and stop.
 var Module = fx.Module("consumers",
-	fx.Provide(func(lc fx.Lifecycle, cfg Configuration, cluster *kafka.Cluster, serde *schemas.Serde,
-		records *producers.Records, r *router.Holder, reg *psp.Registry, log *slog.Logger) (*Processor, error) {
-		p, err := New(cfg, cluster, serde, records, r, reg, log)
+	fx.Provide(func(in Params) (*Processor, error) {
+		p, err := New(in.Config, in.Cluster, in.Serde, in.Records, in.Router, in.Registry, in.Log)
 		if err != nil {
 			return nil, err
 		}
-		lc.Append(fx.Hook{OnStart: p.Start, OnStop: p.Stop})
+		if in.Health != nil {
+			p.SetHealth(in.Health)
+		}
+		in.Lifecycle.Append(fx.Hook{OnStart: p.Start, OnStop: p.Stop})
 		return p, nil
 	}),
 	// Nothing else depends on the processor: invoke it so that it is built.

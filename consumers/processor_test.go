@@ -112,6 +112,12 @@ func newStackWith(t *testing.T, o stackOptions) *stack {
 // startProcessor starts one more processor in the stack's group.
 func (s *stack) startProcessor(t *testing.T, mutate func(*consumers.Configuration)) *consumers.Processor {
 	t.Helper()
+	return s.startProcessorWith(t, mutate, nil)
+}
+
+// startProcessorWith is startProcessor with a hook run before Start.
+func (s *stack) startProcessorWith(t *testing.T, mutate func(*consumers.Configuration), before func(*consumers.Processor)) *consumers.Processor {
+	t.Helper()
 	ccfg := consumers.DefaultConfiguration()
 	ccfg.InDoubtWindow = 3 * time.Second
 	ccfg.InDoubtInitialInterval = 50 * time.Millisecond
@@ -126,6 +132,9 @@ func (s *stack) startProcessor(t *testing.T, mutate func(*consumers.Configuratio
 	proc, err := consumers.New(ccfg, s.cluster, s.serde, s.records, s.router, s.reg, log)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if before != nil {
+		before(proc)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -44,6 +44,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/payroute/payroute/health"
 	"github.com/payroute/payroute/kafka"
 	"github.com/payroute/payroute/producers"
 	"github.com/payroute/payroute/psp"
@@ -60,6 +61,21 @@ type Routing interface {
 	RouteFollowUp(req *schemas.PaymentRequested, authorizingPSP string) (schemas.Decision, error)
 	RetryAction(in router.RetryInput) router.RetryAction
 }
+
+// Health is the shared PSP health (health.Tracker): it orders candidates
+// so a PSP known to be down goes behind the healthy ones, hears every
+// attempt's outcome, and says when a held recurring payment may go.
+type Health interface {
+	Order(cands []schemas.Candidate, currency, network, paymentID string) []schemas.Candidate
+	Observe(o health.Observation)
+	AllDown(cands []schemas.Candidate, currency, network string) bool
+	Available(cands []schemas.Candidate, currency, network string) bool
+	Recovered() <-chan struct{}
+}
+
+// SetHealth installs the PSP health tracker; call before Start. Without
+// one, candidates keep the router's order.
+func (p *Processor) SetHealth(h Health) { p.health = h }
 
 // Connectors finds the connector of a PSP account by name, and prices an
 // attempt there from the account's fee schedule (psp.Registry).
@@ -84,6 +100,7 @@ type Processor struct {
 	records    *producers.Records
 	router     Routing
 	connectors Connectors
+	health     Health
 	log        *slog.Logger
 	stats      *Stats
 	store      *Store
@@ -287,6 +304,7 @@ func (p *Processor) run(ctx context.Context) error {
 		p.resumeDue()
 		wait := time.Second
 		due, next := p.store.Scheduled(p.now().UnixMilli())
+		due = p.releasable(due)
 		if len(due) > 0 {
 			wait = 10 * time.Millisecond
 		} else if next > 0 {
@@ -316,6 +334,7 @@ func (p *Processor) run(ctx context.Context) error {
 		})
 		done := p.disp.take()
 		due, _ = p.store.Scheduled(p.now().UnixMilli())
+		due = p.releasable(due)
 		if fetches.NumRecords() == 0 && len(due) == 0 && len(done) == 0 {
 			continue
 		}

@@ -141,10 +141,18 @@ func (p *Processor) handleDelayed(w *work, rec *kgo.Record, _ string) {
 	p.runRetry(w, rec, st)
 }
 
-// runScheduled runs a parked retry that became due.
+// runScheduled runs a parked retry that became due, or releases a held
+// payment whose PSPs recovered.
 func (p *Processor) runScheduled(w *work, id string) {
 	st, ok := w.view.get(id)
-	if !ok || st.Phase != PhaseScheduled || st.Scheduled == nil || st.Scheduled.DueAtMs > w.now.UnixMilli() {
+	if !ok {
+		return
+	}
+	if st.Phase == PhaseHeld {
+		p.release(w, st)
+		return
+	}
+	if st.Phase != PhaseScheduled || st.Scheduled == nil || st.Scheduled.DueAtMs > w.now.UnixMilli() {
 		return
 	}
 	p.runRetry(w, nil, st)

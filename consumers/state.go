@@ -1,8 +1,10 @@
 package consumers
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/payroute/payroute/schemas"
@@ -24,6 +26,9 @@ const (
 	PhaseScheduled Phase = "scheduled"
 	// PhaseActionRequired: waiting for the customer's RETRY or CANCEL.
 	PhaseActionRequired Phase = "action_required"
+	// PhaseHeld: a recurring payment whose PSPs are all down, held (neither
+	// attempted nor failed) until one recovers (Recurly's paused queue).
+	PhaseHeld Phase = "held"
 	// PhaseFinal: the final result is published; Result holds it.
 	PhaseFinal Phase = "final"
 )
@@ -80,6 +85,8 @@ type PaymentState struct {
 	VoidPending          bool  `json:"void_pending,omitempty"`
 	// Result is the last result published: the final one, or ACTION_REQUIRED.
 	Result *schemas.PaymentResult `json:"result,omitempty"`
+	// HeldAtMs is when a held payment was held: release is oldest first.
+	HeldAtMs int64 `json:"held_at_ms,omitempty"`
 	// UpdatedAtMs is when the state last changed.
 	UpdatedAtMs int64 `json:"updated_at_ms"`
 }
@@ -244,6 +251,27 @@ func (s *Store) Expired(part int32, beforeMs, approvalBeforeMs int64, limit int)
 		}
 	}
 	return out
+}
+
+// Held lists held payments of owned partitions, oldest first.
+func (s *Store) Held() []heldPayment {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	var out []heldPayment
+	for part, m := range s.parts {
+		for _, st := range m {
+			if st.Phase == PhaseHeld && st.Request != nil {
+				out = append(out, heldPayment{part: part, st: st})
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b heldPayment) int { return cmp.Compare(a.st.HeldAtMs, b.st.HeldAtMs) })
+	return out
+}
+
+type heldPayment struct {
+	part int32
+	st   *PaymentState
 }
 
 // Attempting lists the payments of a partition whose PSP call is under way

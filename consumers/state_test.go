@@ -296,7 +296,7 @@ func TestInvariantsUnderRandomPSPBehaviour(t *testing.T) {
 					continue // waiting for a customer action
 				}
 				if (res.Status == schemas.StatusApproved) != (approvals == 1) {
-					t.Errorf("%s: result %s but %d approvals at the PSPs", id, res.Status, approvals)
+					t.Errorf("%s: result %s but %d approvals at the PSPs; path %+v; ledger %+v", id, res.Status, approvals, res.Path, ledgerOf(s, id))
 				}
 			}
 			if d := s.sim.Duplicates(); len(d) != 0 {
@@ -478,4 +478,14 @@ func TestSlowPSPDoesNotStallOtherPayments(t *testing.T) {
 	if !lastFast.Before(firstSlow) {
 		t.Fatalf("a fast payment's result came after a slow one's: fast results waited on the slow PSP (%v)", order)
 	}
+}
+
+func ledgerOf(s *stack, id string) []simulator.Approval {
+	var out []simulator.Approval
+	for _, a := range s.sim.Ledger() {
+		if a.PaymentID == id {
+			out = append(out, a)
+		}
+	}
+	return out
 }

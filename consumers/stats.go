@@ -17,6 +17,7 @@ type Stats struct {
 	deadLetter atomic.Int64
 	duplicates atomic.Int64
 	scheduled  atomic.Int64
+	held       atomic.Int64
 	aborted    atomic.Int64
 
 	mu       sync.Mutex
@@ -33,6 +34,7 @@ func (s *Stats) commit(b *batchResult) {
 	s.deadLetter.Add(c.deadLetters)
 	s.duplicates.Add(c.duplicates)
 	s.scheduled.Add(c.scheduled)
+	s.held.Add(c.held)
 	s.mu.Lock()
 	for st, n := range c.results {
 		s.byStatus[st] += n
@@ -57,6 +59,9 @@ func (s *Stats) Duplicates() int64 { return s.duplicates.Load() }
 
 // Scheduled is the number of retries scheduled through the delay tiers.
 func (s *Stats) Scheduled() int64 { return s.scheduled.Load() }
+
+// Held is the number of recurring payments held because all their PSPs were down.
+func (s *Stats) Held() int64 { return s.held.Load() }
 
 // Aborted is the number of batches whose transaction aborted.
 func (s *Stats) Aborted() int64 { return s.aborted.Load() }

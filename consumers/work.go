@@ -64,8 +64,8 @@ func (w *work) pauseUntil(rec *kgo.Record, until time.Time) {
 
 // counts are what a batch did, added to Stats once it commits.
 type counts struct {
-	records, attempts, failovers, deadLetters, duplicates, scheduled int64
-	results                                                          map[schemas.Status]int64
+	records, attempts, failovers, deadLetters, duplicates, scheduled, held int64
+	results                                                                map[schemas.Status]int64
 }
 
 func (c *counts) result(st schemas.Status) {
@@ -82,6 +82,7 @@ func (c *counts) add(o counts) {
 	c.deadLetters += o.deadLetters
 	c.duplicates += o.duplicates
 	c.scheduled += o.scheduled
+	c.held += o.held
 	for st, n := range o.results {
 		if c.results == nil {
 			c.results = map[schemas.Status]int64{}

@@ -9,6 +9,7 @@ import (
 	"github.com/payroute/payroute/admin"
 	"github.com/payroute/payroute/analytics"
 	"github.com/payroute/payroute/consumers"
+	"github.com/payroute/payroute/health"
 	"github.com/payroute/payroute/kafka"
 	"github.com/payroute/payroute/producers"
 	"github.com/payroute/payroute/psp"
@@ -26,6 +27,7 @@ func appOptions(cfg Configuration, log *slog.Logger, extra ...fx.Option) []fx.Op
 	opts := []fx.Option{
 		fx.WithLogger(func() fxevent.Logger { return &fxevent.SlogLogger{Logger: log.With("component", "fx")} }),
 		fx.Supply(log, cfg.Kafka, cfg.Schemas, cfg.Router, cfg.PSPs, cfg.Processor),
+		fx.Supply(cfg.Health), health.Module,
 		kafka.Module, schemas.Module, producers.Module, psp.Module, router.Module, consumers.Module,
 	}
 	if cfg.Simulator.Enabled {

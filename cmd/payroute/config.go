@@ -12,6 +12,7 @@ import (
 	"github.com/payroute/payroute/analytics"
 	"github.com/payroute/payroute/config"
 	"github.com/payroute/payroute/consumers"
+	"github.com/payroute/payroute/health"
 	"github.com/payroute/payroute/kafka"
 	"github.com/payroute/payroute/psp"
 	"github.com/payroute/payroute/psp/simulator"
@@ -40,6 +41,9 @@ type Configuration struct {
 	Processor consumers.Configuration `yaml:"processor"`
 	// Analytics is the ClickHouse sink.
 	Analytics analytics.Configuration `yaml:"analytics"`
+	// Health is PSP outage detection, shared on psp.health, and planned
+	// maintenance windows.
+	Health health.Configuration `yaml:"health"`
 	// Admin is the admin HTTP port: probes, metrics, the JSON API and the
 	// web console.
 	Admin admin.Configuration `yaml:"admin"`
@@ -87,6 +91,7 @@ func DefaultConfiguration() Configuration {
 		Processor: consumers.DefaultConfiguration(),
 		Analytics: analytics.DefaultConfiguration(),
 		Admin:     admin.DefaultConfiguration(),
+		Health:    health.DefaultConfiguration(),
 	}
 }
 
@@ -97,7 +102,7 @@ func LoadConfiguration(path string) (Configuration, error) {
 	if err := config.Load(path, os.Environ(), &cfg); err != nil {
 		return cfg, err
 	}
-	return cfg, nil
+	return cfg, checkRouting(path, &cfg)
 }
 
 // NewLogger builds the process logger.

@@ -28,6 +28,8 @@ func init() {
 		"migrate": {"apply the ClickHouse migrations", migrateCommand},
 		"config":  {"validate a configuration file and print the effective configuration (secrets redacted)", configCommand},
 		"status":  {"print the health of every PSP (down, probing, healthy) from the psp.health topic", statusCommand},
+		"rules":   {"check the routing rules of a configuration file: unreachable, contradictory, unknown PSPs", rulesCommand},
+		"explain": {"explain how a payment event is routed: the matching rule, why earlier rules did not match", explainCommand},
 	}
 }
 
