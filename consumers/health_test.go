@@ -101,3 +101,48 @@ func TestRecurringPaymentsAreHeldWhileAllPSPsAreDown(t *testing.T) {
 		}
 	}
 }
+
+// TestTwoProcessorsConvergeOnPSPHealth: two processors in one consumer
+// group, each with its own health tracker, share psp.health: whichever
+// sees psp-a fail publishes the transition, and both end up with psp-a
+// DOWN, so both route around it.
+func TestTwoProcessorsConvergeOnPSPHealth(t *testing.T) {
+	s := newStackWith(t, stackOptions{noStart: true})
+	hcfg := health.DefaultConfiguration()
+	hcfg.ConsecutiveFailures = 5
+	hcfg.CoolOff = time.Hour
+	var trackers []*health.Tracker
+	for i := 0; i < 2; i++ {
+		c := hcfg
+		c.InstanceID = fmt.Sprintf("instance-%d", i)
+		tr, err := health.New(c, health.WithKafka(s.cluster, s.serde))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := tr.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		t.Cleanup(func() { _ = tr.Stop(context.Background()) })
+		trackers = append(trackers, tr)
+		s.startProcessorWith(t, nil, func(p *consumers.Processor) { p.SetHealth(tr) })
+	}
+	if err := s.sim.SetDown("psp-a", true); err != nil {
+		t.Fatal(err)
+	}
+	var recs []*kgo.Record
+	for i := 0; i < 30; i++ {
+		recs = append(recs, s.request(t, payment(fmt.Sprintf("conv-%d", i), "tok_approve", "psp-a", "psp-b")))
+	}
+	s.publish(t, recs...)
+	s.results(t, 30)
+	waitFor(t, "both instances to see psp-a DOWN", func() bool {
+		for _, tr := range trackers {
+			if tr.State("psp-a", "", "") != schemas.HealthDown {
+				return false
+			}
+		}
+		return true
+	})
+}
