@@ -8,10 +8,14 @@ import (
 )
 
 func configCommand(args []string) error {
-	fs := newFlagSet("config", "[--config FILE]")
+	fs := newFlagSet("config", "[--config FILE] | --reference")
 	path := fs.String("config", "", "YAML configuration file to check")
+	reference := fs.Bool("reference", false, "print the reference of every configuration key (Markdown: docs/configuration.md) and exit; reads the doc comments from payroute's source, so run it in a checkout")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *reference {
+		return writeReference(os.Stdout)
 	}
 	cfg, err := LoadConfiguration(*path)
 	if err != nil {
