@@ -24,6 +24,7 @@ func init() {
 		"run":     {"run the payment processor (and the ClickHouse sink) until interrupted", runCommand},
 		"demo":    {"run a self-contained demo: embedded Kafka, simulated PSPs with a primary outage, load, report", demoCommand},
 		"psp-sim": {"serve simulated PSPs over HTTP", pspSimCommand},
+		"bench":   {"measure throughput, added latency, CPU and memory against a Kafka pass-through ceiling", benchCommand},
 		"report":  {"print per-PSP attempts, success and failover rates from ClickHouse", reportCommand},
 		"migrate": {"apply the ClickHouse migrations", migrateCommand},
 		"config":  {"validate a configuration file and print the effective configuration (secrets redacted)", configCommand},

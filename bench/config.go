@@ -1,0 +1,165 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/payroute/payroute/config"
+)
+
+// Configuration is one benchmark scenario: which PSP behaviour, how much
+// load, how the input arrives, and what else to measure.
+type Configuration struct {
+	// PSP is the latency profile of the simulated PSP every payment is
+	// routed to: "instant", "fixed-100ms" or "heavy-tail" (see Profiles).
+	PSP string `yaml:"psp"`
+	// Payments is how many PaymentRequested records the scenario publishes.
+	Payments int `yaml:"payments"`
+	// Partitions is the partition count of every topic.
+	Partitions int32 `yaml:"partitions"`
+	// InFlight is the processor's max_in_flight; max_in_flight_per_psp is
+	// set to the same value, since every payment goes to one PSP.
+	InFlight int `yaml:"in_flight"`
+	// MaxPollRecords is the processor's max_poll_records (0: the
+	// processor's default).
+	MaxPollRecords int `yaml:"max_poll_records"`
+	// Rate paces publishing, in payments per second, while the system
+	// under test runs; 0 publishes as fast as the broker takes it. Latency
+	// figures mean something only when paced below the maximum: at
+	// saturation they are dominated by time spent queued in the topic.
+	Rate float64 `yaml:"rate"`
+	// Backlog publishes every payment before the system under test starts,
+	// so it drains a backlog: the drain rate, and peak memory while the
+	// backlog is large.
+	Backlog bool `yaml:"backlog"`
+	// PassThrough also measures, on the same broker and the same records,
+	// a plain franz-go consume→produce pass-through (idempotent producer,
+	// the ceiling) and a transactional one (for information).
+	PassThrough bool `yaml:"pass_through"`
+	// Worker, when set, is the command line that runs one system under
+	// test in a child process (`payroute bench --worker`). CPU time and
+	// peak RSS are then the child's alone: without it they are totals of
+	// this process, embedded broker, simulator and load generator included.
+	Worker []string `yaml:"worker"`
+	// PSPTimeout is the PSP account timeout of the simulated PSP. It must
+	// exceed the profile's slowest answer (2 s for heavy-tail), or slow
+	// answers become in-doubt inquiries instead of latency.
+	PSPTimeout time.Duration `yaml:"psp_timeout"`
+	// Timeout bounds one system under test's run; a run that does not
+	// finish is an error, not a slow figure.
+	Timeout time.Duration `yaml:"timeout"`
+	// ProgressInterval is how often a progress line is written.
+	ProgressInterval time.Duration `yaml:"progress_interval"`
+	// Verify reads payments.results back after the run and checks that
+	// every payment has exactly one final result. For a paced run it also
+	// reads payments.requested and payments.attempts to compute the added
+	// latency from record timestamps (millisecond resolution), as a cross-
+	// check of the in-process microsecond figure.
+	Verify bool `yaml:"verify"`
+}
+
+// DefaultConfiguration is the instant PSP, 100,000 payments published as
+// fast as possible on six partitions with 1,000 in flight, with the
+// pass-through ceiling and the read-back check.
+func DefaultConfiguration() Configuration {
+	return Configuration{
+		PSP:              "instant",
+		Payments:         100_000,
+		Partitions:       6,
+		InFlight:         1000,
+		PassThrough:      true,
+		PSPTimeout:       10 * time.Second,
+		Timeout:          30 * time.Minute,
+		ProgressInterval: time.Second,
+		Verify:           true,
+	}
+}
+
+// Validate checks the configuration; errors name the key.
+func (c Configuration) Validate() error {
+	var errs []error
+	if _, ok := profiles[c.PSP]; !ok {
+		errs = append(errs, config.Errorf("psp", "unknown profile %q (known: %s)", c.PSP, strings.Join(ProfileNames(), ", ")))
+	}
+	if c.Payments <= 0 {
+		errs = append(errs, config.Errorf("payments", "must be > 0"))
+	}
+	if c.Partitions <= 0 {
+		errs = append(errs, config.Errorf("partitions", "must be > 0"))
+	}
+	if c.InFlight <= 0 {
+		errs = append(errs, config.Errorf("in_flight", "must be > 0"))
+	}
+	if c.MaxPollRecords < 0 {
+		errs = append(errs, config.Errorf("max_poll_records", "must be >= 0"))
+	}
+	if c.Rate < 0 {
+		errs = append(errs, config.Errorf("rate", "must be >= 0"))
+	}
+	if c.Backlog && c.Rate > 0 {
+		errs = append(errs, config.Errorf("rate", "a backlog is published before the run, as fast as possible: rate does not apply"))
+	}
+	if p, ok := profiles[c.PSP]; ok && c.PSPTimeout <= p.Slowest {
+		errs = append(errs, config.Errorf("psp_timeout", "must exceed the %s profile's slowest answer (%s)", c.PSP, p.Slowest))
+	}
+	if c.Timeout <= 0 {
+		errs = append(errs, config.Errorf("timeout", "must be > 0"))
+	}
+	if c.ProgressInterval <= 0 {
+		errs = append(errs, config.Errorf("progress_interval", "must be > 0"))
+	}
+	return errors.Join(errs...)
+}
+
+// SinkConfiguration is the ClickHouse sink scenario.
+type SinkConfiguration struct {
+	// ClickHouse is the native address of the server, host:port.
+	ClickHouse string `yaml:"clickhouse"`
+	// Rows is how many AttemptRecorded records pre-fill payments.attempts.
+	Rows int `yaml:"rows"`
+	// Partitions is the partition count of every topic.
+	Partitions int32 `yaml:"partitions"`
+	// Timeout bounds the load; a sink that does not finish is an error.
+	Timeout time.Duration `yaml:"timeout"`
+	// ProgressInterval is how often a progress line is written.
+	ProgressInterval time.Duration `yaml:"progress_interval"`
+}
+
+// DefaultSinkConfiguration is 500,000 attempts loaded into the server of
+// scripts/clickhouse.sh.
+func DefaultSinkConfiguration() SinkConfiguration {
+	return SinkConfiguration{
+		ClickHouse:       "127.0.0.1:19000",
+		Rows:             500_000,
+		Partitions:       6,
+		Timeout:          10 * time.Minute,
+		ProgressInterval: time.Second,
+	}
+}
+
+// Validate checks the configuration; errors name the key.
+func (c SinkConfiguration) Validate() error {
+	var errs []error
+	if _, _, err := net.SplitHostPort(c.ClickHouse); err != nil {
+		errs = append(errs, config.Errorf("clickhouse", "want host:port: %v", err))
+	}
+	if c.Rows <= 0 {
+		errs = append(errs, config.Errorf("rows", "must be > 0"))
+	}
+	if c.Partitions <= 0 {
+		errs = append(errs, config.Errorf("partitions", "must be > 0"))
+	}
+	if c.Timeout <= 0 {
+		errs = append(errs, config.Errorf("timeout", "must be > 0"))
+	}
+	if c.ProgressInterval <= 0 {
+		errs = append(errs, config.Errorf("progress_interval", "must be > 0"))
+	}
+	return errors.Join(errs...)
+}
+
+// errorf is fmt.Errorf prefixed with the package name.
+func errorf(format string, args ...any) error { return fmt.Errorf("bench: "+format, args...) }

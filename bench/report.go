@@ -1,0 +1,218 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// SystemReport is what one system under test did.
+type SystemReport struct {
+	// Name is "processor" (payroute), "pass-through" or "pass-through-txn".
+	Name string
+	// Outputs are the records it made visible; Span the time from its first
+	// input fetched to its last output visible; Rate their quotient.
+	Outputs int64
+	Span    time.Duration
+	Rate    float64
+	// PublishRate is how fast its input was published while it ran (0 for
+	// a backlog). A Rate close to it means the publisher was the limit.
+	PublishRate float64
+	// CPU is user plus system time and PeakRSS the peak resident memory in
+	// bytes: the system's own when Isolated (a child process), else this
+	// process's (broker, simulator and publisher included).
+	CPU      time.Duration
+	PeakRSS  int64
+	Isolated bool
+	// HostCPU is this process's CPU time during an isolated run: the
+	// broker, the simulator and the publisher.
+	HostCPU time.Duration
+	// Transactions are EndTxn round trips, Aborted the ones that aborted.
+	Transactions, Aborted int64
+}
+
+// CPUPer1k is CPU seconds per 1,000 outputs.
+func (s SystemReport) CPUPer1k() float64 {
+	if s.Outputs == 0 {
+		return 0
+	}
+	return s.CPU.Seconds() / float64(s.Outputs) * 1000
+}
+
+// Report is the outcome of one scenario.
+type Report struct {
+	Configuration Configuration
+	Profile       Profile
+	// Processor is payroute; PassThrough and PassThroughTxn the ceilings
+	// (nil unless Configuration.PassThrough).
+	Processor                   SystemReport
+	PassThrough, PassThroughTxn *SystemReport
+	// BacklogRate is how fast the backlog was published.
+	BacklogRate float64
+	// Latency is the latency payroute added (see the package
+	// documentation); TopicLatency the same from the topics' millisecond
+	// timestamps (paced runs with Verify).
+	Latency      Latency
+	TopicLatency *Latency
+	// PSPMean is the mean PSP call as payroute timed it, HTTP round trip
+	// included, over PSPCalls calls.
+	PSPMean  time.Duration
+	PSPCalls int64
+	// Verification is what reading the results back found (with Verify).
+	Verification *Verification
+	// CPUs is the number of CPUs; LoadStart and LoadEnd the machine's
+	// one-minute load average when the scenario started and ended (-1:
+	// unknown). A load above CPUs means other processes took CPU time
+	// from the run.
+	CPUs               int
+	LoadStart, LoadEnd float64
+}
+
+// Ratio is payroute's rate as a share of the plain pass-through's, or 0
+// without one.
+func (r *Report) Ratio() float64 {
+	if r.PassThrough == nil || r.PassThrough.Rate == 0 {
+		return 0
+	}
+	return r.Processor.Rate / r.PassThrough.Rate
+}
+
+// LittleBound is the most payments per second InFlight calls at the
+// profile's mean latency can carry (Little's law), or 0 for the instant
+// profile, which has no such bound.
+func (r *Report) LittleBound() float64 {
+	if r.Profile.Mean <= 0 {
+		return 0
+	}
+	return float64(r.Configuration.InFlight) / r.Profile.Mean.Seconds()
+}
+
+// BoundShare is payroute's rate as a share of LittleBound, or 0.
+func (r *Report) BoundShare() float64 {
+	b := r.LittleBound()
+	if b == 0 {
+		return 0
+	}
+	return r.Processor.Rate / b
+}
+
+// Write prints the report.
+func (r *Report) Write(w io.Writer) error {
+	var b strings.Builder
+	c := r.Configuration
+	fmt.Fprintf(&b, "scenario: psp %s — %s\n", c.PSP, r.Profile.Description)
+	fmt.Fprintf(&b, "          %d payments, %d partitions, %d in flight, ", c.Payments, c.Partitions, c.InFlight)
+	switch {
+	case c.Backlog:
+		fmt.Fprintf(&b, "drained from a backlog published beforehand (at %.0f/s)\n", r.BacklogRate)
+	case c.Rate > 0:
+		fmt.Fprintf(&b, "published at %.0f/s while running\n", c.Rate)
+	default:
+		fmt.Fprintf(&b, "published as fast as the broker takes them while running\n")
+	}
+	b.WriteString("\n")
+	rows := [][]string{{"system", "payments/s", "span", "CPU s/1k", "peak RSS", "txns", "aborted", "input"}}
+	for _, s := range []*SystemReport{r.PassThrough, r.PassThroughTxn, &r.Processor} {
+		if s == nil {
+			continue
+		}
+		name := s.Name
+		if name == kindProcessor {
+			name = "payroute"
+		}
+		pub := "published beforehand"
+		if s.PublishRate > 0 {
+			pub = fmt.Sprintf("published at %.0f/s", s.PublishRate)
+		}
+		rows = append(rows, []string{name, fmt.Sprintf("%.0f", s.Rate), fmt.Sprintf("%.2fs", s.Span.Seconds()),
+			fmt.Sprintf("%.3f", s.CPUPer1k()), mib(s.PeakRSS), fmt.Sprint(s.Transactions), fmt.Sprint(s.Aborted), pub})
+	}
+	writeTable(&b, rows)
+	b.WriteString("\n")
+	if ratio := r.Ratio(); ratio > 0 {
+		fmt.Fprintf(&b, "payroute / plain pass-through: %.1f%%", 100*ratio)
+		if r.PassThroughTxn != nil && r.PassThroughTxn.Rate > 0 {
+			fmt.Fprintf(&b, " (/ transactional pass-through: %.1f%%)", 100*r.Processor.Rate/r.PassThroughTxn.Rate)
+		}
+		b.WriteString("\n")
+	}
+	if bound := r.LittleBound(); bound > 0 {
+		fmt.Fprintf(&b, "Little's law bound: %d in flight / %s mean PSP latency = %.0f/s; payroute reached %.1f%% of it\n",
+			c.InFlight, r.Profile.Mean, bound, 100*r.BoundShare())
+	}
+	if r.PSPCalls > 0 {
+		fmt.Fprintf(&b, "PSP calls as payroute timed them (HTTP round trip to the simulator included): %d, mean %s\n",
+			r.PSPCalls, r.PSPMean.Round(time.Microsecond))
+	}
+	if l := r.Latency; l.Samples > 0 {
+		fmt.Fprintf(&b, "latency added by payroute (publish ack → result committed, minus PSP calls; µs clock): p50 %s  p90 %s  p99 %s  max %s  (%d payments)\n",
+			ms(l.P50), ms(l.P90), ms(l.P99), ms(l.Max), l.Samples)
+		if c.Rate == 0 {
+			b.WriteString("  (not paced: at saturation this is mostly time queued in the topic, not processing)\n")
+		}
+	}
+	if l := r.TopicLatency; l != nil && l.Samples > 0 {
+		fmt.Fprintf(&b, "  cross-check from topic timestamps and latency_ms (ms resolution, commit excluded): p50 %s  p99 %s\n", ms(l.P50), ms(l.P99))
+	}
+	if r.Processor.Isolated {
+		fmt.Fprintf(&b, "CPU and peak RSS: each system in its own child process, its figures alone; the broker, simulator and publisher used %.2f CPU s during payroute's run\n",
+			r.Processor.HostCPU.Seconds())
+	} else {
+		b.WriteString("CPU and peak RSS: in-process totals — the embedded broker (every record in memory), the simulator and the publisher are included\n")
+	}
+	if r.PassThrough != nil {
+		b.WriteString("the pass-throughs drain records published before they start, so the publisher never limits the ceiling\n")
+	}
+	b.WriteString("the simulator is an HTTP server: every attempt is a loopback HTTP round trip, part of the measured system\n")
+	b.WriteString(machineLine(r.CPUs, r.LoadStart, r.LoadEnd))
+	if v := r.Verification; v != nil {
+		state := "OK"
+		if !v.OK(c.Payments) {
+			state = "MISMATCH"
+		}
+		fmt.Fprintf(&b, "read back: %d results for %d payments, %d with more than one, %d approved — %s\n",
+			v.Results, v.Payments, v.Duplicates, v.Approved, state)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// machineLine describes the machine's load during a run, or is empty when
+// it is unknown.
+func machineLine(cpus int, start, end float64) string {
+	if start < 0 || end < 0 {
+		return ""
+	}
+	line := fmt.Sprintf("machine: %d CPUs, 1-minute load average %.1f at start and %.1f at end", cpus, start, end)
+	if max(start, end) > float64(cpus) {
+		line += " — other processes competed for the CPUs: the figures are below what the machine can do"
+	}
+	return line + "\n"
+}
+
+// writeTable writes rows with aligned columns, the first left-aligned and
+// the rest right-aligned.
+func writeTable(b *strings.Builder, rows [][]string) {
+	widths := map[int]int{}
+	for _, row := range rows {
+		for i, cell := range row {
+			widths[i] = max(widths[i], len([]rune(cell)))
+		}
+	}
+	for _, row := range rows {
+		for i, cell := range row {
+			pad := strings.Repeat(" ", widths[i]-len([]rune(cell)))
+			if i == 0 {
+				b.WriteString("  " + cell + pad)
+			} else {
+				b.WriteString("  " + pad + cell)
+			}
+		}
+		b.WriteString("\n")
+	}
+}
+
+func mib(b int64) string { return fmt.Sprintf("%.0f MiB", float64(b)/(1<<20)) }
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond)) }
