@@ -80,12 +80,7 @@ func (t target) resolve(in *input) (l *list, k gwKey, ok bool) {
 	if t.list != nil {
 		return t.list, gwKey{}, true
 	}
-	q := in.req
-	network, currency := "", ""
-	if q != nil {
-		network, currency = lowerASCII(q.PaymentMethod.Network), upperASCII(q.Currency)
-	}
-	return t.gs.resolve(network, currency)
+	return t.gs.resolve(in.vals[fNetwork], in.vals[fCurrency])
 }
 
 // branch is one compiled share of a split.
@@ -120,14 +115,67 @@ func (r *rule) total() bool {
 }
 
 // matches reports whether every condition holds, and otherwise the first
-// that does not.
-func (r *rule) matches(in *input) (bool, *cond) {
+// that does not. m, when not nil, remembers the results of conditions that
+// several rules share, for the rest of the decision.
+func (r *rule) matches(in *input, m *memo) (bool, *cond) {
 	for _, c := range r.conds {
-		if !c.eval(in) {
+		var ok bool
+		if m != nil && c.memo >= 0 {
+			w, bit := c.memo/64, uint64(1)<<(c.memo%64)
+			if m.known[w]&bit != 0 {
+				ok = m.val[w]&bit != 0
+			} else {
+				ok = c.eval(in)
+				m.known[w] |= bit
+				if ok {
+					m.val[w] |= bit
+				}
+			}
+		} else {
+			ok = c.eval(in)
+		}
+		if !ok {
 			return false, c
 		}
 	}
 	return true, nil
+}
+
+// maxMemo bounds how many shared conditions a decision remembers, so the
+// memo lives on the stack.
+const maxMemo = 1024
+
+// memo is a decision's record of shared condition results.
+type memo struct {
+	known, val [maxMemo / 64]uint64
+}
+
+// assignMemo gives every condition that appears, identical, in two or more
+// rules a memo slot: "currency one_of [EUR, GBP]" in forty rules is then
+// evaluated once per decision.
+func assignMemo(rules []*rule) {
+	byKey := map[string][]*cond{}
+	var order []string
+	for _, ru := range rules {
+		for _, c := range ru.conds {
+			k := fmt.Sprintf("%d\x00%s\x00%d\x00%q", c.f.id, c.meta, c.op, c.strs)
+			if byKey[k] == nil {
+				order = append(order, k)
+			}
+			byKey[k] = append(byKey[k], c)
+		}
+	}
+	next := int32(0)
+	for _, k := range order {
+		cs := byKey[k]
+		if len(cs) < 2 || next >= maxMemo {
+			continue
+		}
+		for _, c := range cs {
+			c.memo = next
+		}
+		next++
+	}
 }
 
 // reservedRuleIDs are the RuleIDs of decisions no rule made.
@@ -179,6 +227,8 @@ func build(cfg Configuration, knownPSPs []string, opts []Option) (*Router, Probl
 	b.routes()
 	b.gatewaySets()
 	b.rules()
+	r.index = buildIndex(r.rules)
+	assignMemo(r.rules)
 	b.defaultRoute()
 	b.retryRules()
 	if len(ck.probs.Errors()) > 0 {

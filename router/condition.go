@@ -75,11 +75,11 @@ type cond struct {
 	ihi   int64
 	flo   float64 // numeric range of lt..between on metadata
 	fhi   float64
-	loInc bool // flo is included
-	hiInc bool // fhi is included
-	b     bool // operand of a boolean field
-	src   Condition
-	index int // position in the rule's when
+	loInc bool  // flo is included
+	hiInc bool  // fhi is included
+	b     bool  // operand of a boolean field
+	index int   // position in the rule's when
+	memo  int32 // slot in a decision's memo when rules share the condition, else -1
 }
 
 // fieldName is the field as written ("metadata.channel", "currency").
@@ -105,7 +105,7 @@ func compileCond(src Condition, index int, retry bool) (*cond, []error) {
 	if !ok {
 		return nil, []error{config.Errorf("op", "unknown operator %q (known: %s, or =, !=, <, <=, >, >=)", src.Op, strings.Join(opNames[:], ", "))}
 	}
-	c := &cond{f: f, meta: meta, op: op, src: src, index: index}
+	c := &cond{f: f, meta: meta, op: op, index: index, memo: -1}
 	name := c.fieldName()
 
 	// Which operators apply to which fields.
@@ -305,6 +305,9 @@ func contains(list []string, v string) bool {
 // eval tests the condition against in. It does not allocate for events in
 // canonical form (see fieldInfo.normalize).
 func (c *cond) eval(in *input) bool {
+	if id := c.f.id; id < fMetadata && c.f.kind == kindString {
+		return c.testStr(in.vals[id], true)
+	}
 	switch c.f.kind {
 	case kindInt:
 		return c.testInt(in.integer(c.f))
@@ -357,13 +360,23 @@ func (c *cond) testStr(v string, present bool) bool {
 	case opNotOneOf:
 		return !c.member(v)
 	case opContains:
-		return anyOf(c.strs, v, strings.Contains)
+		return c.contains(v)
 	case opNotContains:
-		return !anyOf(c.strs, v, strings.Contains)
+		return !c.contains(v)
 	case opStartsWith:
-		return anyOf(c.strs, v, strings.HasPrefix)
+		for _, o := range c.strs {
+			if len(v) >= len(o) && v[:len(o)] == o {
+				return true
+			}
+		}
+		return false
 	case opEndsWith:
-		return anyOf(c.strs, v, strings.HasSuffix)
+		for _, o := range c.strs {
+			if len(v) >= len(o) && v[len(v)-len(o):] == o {
+				return true
+			}
+		}
+		return false
 	}
 	x, err := strconv.ParseFloat(v, 64)
 	if err != nil || math.IsNaN(x) {
@@ -395,9 +408,9 @@ func (c *cond) member(v string) bool {
 	return false
 }
 
-func anyOf(operands []string, v string, test func(s, operand string) bool) bool {
-	for _, o := range operands {
-		if test(v, o) {
+func (c *cond) contains(v string) bool {
+	for _, o := range c.strs {
+		if strings.Contains(v, o) {
 			return true
 		}
 	}

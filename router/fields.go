@@ -199,16 +199,40 @@ func checkDigits(s string) error {
 }
 
 // input is what conditions read: the payment and, for retry rules, the
-// failed attempt. Its accessors return values in canonical (folded) form.
+// failed attempt. The payment's text fields are read and folded once, when
+// the input is made, so each condition costs an array load.
 type input struct {
 	req   *schemas.PaymentRequested // nil reads as an empty payment
 	retry *RetryInput               // nil outside retry rules
+	vals  [fMetadata]string         // the payment's text fields by fieldID, canonical
 }
 
-// str returns a string field's value; present is false only for a
+// makeInput reads req's text fields; folding returns canonical values
+// unchanged, so this allocates nothing for canonical events.
+func makeInput(req *schemas.PaymentRequested, retry *RetryInput) input {
+	in := input{req: req, retry: retry}
+	if req == nil {
+		return in
+	}
+	in.vals[fPaymentID] = req.PaymentID
+	in.vals[fMerchantID] = req.MerchantID
+	in.vals[fOperation] = upperASCII(string(req.Operation))
+	in.vals[fCurrency] = upperASCII(req.Currency)
+	in.vals[fMethodType] = lowerASCII(req.PaymentMethod.Type)
+	in.vals[fNetwork] = lowerASCII(req.PaymentMethod.Network)
+	in.vals[fFunding] = lowerASCII(req.PaymentMethod.Funding)
+	in.vals[fBIN] = req.PaymentMethod.BIN
+	in.vals[fIssuerCountry] = upperASCII(req.PaymentMethod.IssuerCountry)
+	in.vals[fCustomerID] = req.Customer.CustomerID
+	in.vals[fCustomerCountry] = upperASCII(req.Customer.Country)
+	return in
+}
+
+// str returns a text field's value; present is false only for a
 // metadata key the payment does not carry.
 func (in *input) str(f *fieldInfo, metaKey string) (v string, present bool) {
-	if f.retry {
+	switch {
+	case f.retry:
 		r := in.retry
 		if r == nil {
 			return "", true
@@ -224,37 +248,14 @@ func (in *input) str(f *fieldInfo, metaKey string) (v string, present bool) {
 			return r.LastPSP, true
 		}
 		return "", true
-	}
-	q := in.req
-	if q == nil {
-		return "", f.id != fMetadata
-	}
-	switch f.id {
-	case fPaymentID:
-		return q.PaymentID, true
-	case fMerchantID:
-		return q.MerchantID, true
-	case fOperation:
-		return upperASCII(string(q.Operation)), true
-	case fCurrency:
-		return upperASCII(q.Currency), true
-	case fMethodType:
-		return lowerASCII(q.PaymentMethod.Type), true
-	case fNetwork:
-		return lowerASCII(q.PaymentMethod.Network), true
-	case fFunding:
-		return lowerASCII(q.PaymentMethod.Funding), true
-	case fBIN:
-		return q.PaymentMethod.BIN, true
-	case fIssuerCountry:
-		return upperASCII(q.PaymentMethod.IssuerCountry), true
-	case fCustomerID:
-		return q.Customer.CustomerID, true
-	case fCustomerCountry:
-		return upperASCII(q.Customer.Country), true
-	case fMetadata:
-		v, ok := q.Metadata[metaKey]
+	case f.id == fMetadata:
+		if in.req == nil {
+			return "", false
+		}
+		v, ok := in.req.Metadata[metaKey]
 		return v, ok
+	case f.id < fMetadata:
+		return in.vals[f.id], true
 	}
 	return "", true
 }

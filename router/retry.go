@@ -100,8 +100,8 @@ type RetryAction struct {
 // Configuration.MaxAttempts attempts. Retry rules are consulted for
 // soft_decline, psp_error and rate_limited only.
 //
-// A next_rank action with no rank left, or whose candidate is excluded from
-// failover, becomes a stop: the payment has nowhere left to go.
+// A next_rank action with no rank left becomes a stop: the payment has
+// nowhere left to go.
 //
 // To evaluate a payment against the rules of the configuration version it
 // started with, call it on Holder.Version(in.Decision.ConfigVersion), or use
@@ -122,7 +122,7 @@ func (r *Router) retryAction(in *RetryInput) RetryAction {
 		return RetryAction{Kind: RetryStop, RuleID: RetryRuleLimit,
 			Reason: fmt.Sprintf("attempt %d reached max_attempts (%d)", in.AttemptNumber, r.maxAttempts)}
 	}
-	inp := input{req: in.Request, retry: in}
+	inp := makeInput(in.Request, in)
 	for _, rr := range r.retryRules {
 		ok := true
 		for _, c := range rr.conds {
@@ -156,22 +156,23 @@ func (r *Router) retryAction(in *RetryInput) RetryAction {
 }
 
 // nextRank fills a next_rank action from the decision, or stops when no
-// rank is left.
+// rank is left. Decisions from this router never rank an account excluded
+// from failover after first place, but one made by an older version may:
+// such ranks are skipped.
 func (r *Router) nextRank(in *RetryInput, act RetryAction) RetryAction {
-	next := in.Rank + 1
 	cands := in.Decision.Candidates
-	if in.Rank < 1 || next > len(cands) {
-		return RetryAction{Kind: RetryStop, RuleID: act.RuleID, Reason: fmt.Sprintf("no rank after %d of %d", in.Rank, len(cands))}
+	if in.Rank >= 1 {
+		for next := in.Rank + 1; next <= len(cands); next++ {
+			c := cands[next-1]
+			if r.excluded[c.PSP] {
+				continue
+			}
+			act.PSP, act.Method, act.Rank = c.PSP, c.Method, next
+			act.Reason = fmt.Sprintf("next rank %d", next)
+			return act
+		}
 	}
-	c := cands[next-1]
-	if r.excluded[c.PSP] {
-		// Decisions from this router never rank an excluded account after
-		// first place; one from an older version might.
-		return RetryAction{Kind: RetryStop, RuleID: act.RuleID, Reason: fmt.Sprintf("rank %d PSP %q is excluded from failover", next, c.PSP)}
-	}
-	act.PSP, act.Method, act.Rank = c.PSP, c.Method, next
-	act.Reason = fmt.Sprintf("next rank %d", next)
-	return act
+	return RetryAction{Kind: RetryStop, RuleID: act.RuleID, Reason: fmt.Sprintf("no rank after %d of %d left to fail over to", in.Rank, len(cands))}
 }
 
 // lastPSP is the PSP and method that failed.

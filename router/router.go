@@ -3,6 +3,7 @@ package router
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 	"sort"
 	"strings"
 
@@ -100,6 +101,7 @@ type Router struct {
 	routes       map[string]*list
 	gatewaySets  map[string]*gatewaySet
 	rules        []*rule
+	index        *ruleIndex // nil when no field is worth indexing
 	retryRules   []*retryRule
 	defaultRoute string
 	ruleSet      RuleSet
@@ -243,57 +245,91 @@ func (r *Router) decide(req *schemas.PaymentRequested, ex *Explanation) (ruleID 
 }
 
 // matchRules evaluates the configured rules in order and returns the
-// decision of the first that matches and resolves to a list.
+// decision of the first that matches and resolves to a list. Without an
+// explanation to record, the rule index (see ruleIndex) first rules out
+// the rules whose equals or one_of conditions cannot hold.
 func (r *Router) matchRules(req *schemas.PaymentRequested, ex *Explanation) (string, *list, bool) {
-	in := input{req: req}
+	in := makeInput(req, nil)
+	if ex == nil && r.index != nil {
+		var buf [maxIndexWords]uint64
+		var m memo
+		cand := r.index.candidates(&in, buf[:r.index.words])
+		for w, word := range cand {
+			for word != 0 {
+				i := w*64 + bits.TrailingZeros64(word)
+				word &= word - 1
+				ru := r.rules[i]
+				if ok, _ := ru.matches(&in, &m); !ok {
+					continue
+				}
+				if ruleID, l, found := r.apply(ru, &in, nil); found {
+					return ruleID, l, true
+				}
+			}
+		}
+		return "", nil, false
+	}
+	var m *memo
+	if ex == nil {
+		m = new(memo) // does not escape: on the stack
+	}
 	for _, ru := range r.rules {
-		ok, failed := ru.matches(&in)
+		ok, failed := ru.matches(&in, m)
 		if !ok {
 			if ex != nil {
 				ex.Rules = append(ex.Rules, r.ruleResult(ru, false, failed, &in, ""))
 			}
 			continue
 		}
-		ruleID, t := ru.id, ru.target
-		var bucket uint32
-		var br *branch
-		if len(ru.split) > 0 {
-			bucket = splitBucket(ru.id, req.PaymentID)
-			for i := range ru.split {
-				if bucket < ru.split[i].upto {
-					br = &ru.split[i]
-					break
-				}
-			}
-			ruleID, t = br.ruleID, br.target
-		}
-		l, k, found := t.resolve(&in)
-		if ex != nil {
-			note := ""
-			if !found {
-				nw, cur := "", ""
-				if req != nil {
-					nw, cur = lowerASCII(req.PaymentMethod.Network), upperASCII(req.Currency)
-				}
-				note = fmt.Sprintf("gateway set %s has no entry for network %q and currency %q: the rule does not apply", t.gs.name, nw, cur)
-			}
-			ex.Rules = append(ex.Rules, r.ruleResult(ru, found, nil, &in, note))
-			if found {
-				ex.Source = SourceRules
-				if br != nil {
-					ex.Split = &SplitResult{Bucket: float64(bucket) / 100, Branch: ruleID, Percent: br.percent}
-				}
-				if t.gs != nil {
-					ex.GatewaySet = &GatewayResult{Name: t.gs.name, Network: k.network, Currency: k.currency}
-				}
-				ex.useList(l)
-			}
-		}
-		if found {
+		if ruleID, l, found := r.apply(ru, &in, ex); found {
 			return ruleID, l, true
 		}
 	}
 	return "", nil, false
+}
+
+// apply resolves the target of a rule whose conditions hold: the split
+// branch, then the gateway set entry. found is false when a gateway set has
+// no entry for the payment, and the rule does not decide.
+func (r *Router) apply(ru *rule, in *input, ex *Explanation) (ruleID string, l *list, found bool) {
+	ruleID, t := ru.id, ru.target
+	var bucket uint32
+	var br *branch
+	if len(ru.split) > 0 {
+		paymentID := ""
+		if in.req != nil {
+			paymentID = in.req.PaymentID
+		}
+		bucket = splitBucket(ru.id, paymentID)
+		br = &ru.split[len(ru.split)-1]
+		for i := range ru.split {
+			if bucket < ru.split[i].upto {
+				br = &ru.split[i]
+				break
+			}
+		}
+		ruleID, t = br.ruleID, br.target
+	}
+	l, k, found := t.resolve(in)
+	if ex != nil {
+		note := ""
+		if !found {
+			note = fmt.Sprintf("gateway set %s has no entry for network %q and currency %q: the rule does not apply",
+				t.gs.name, in.vals[fNetwork], in.vals[fCurrency])
+		}
+		ex.Rules = append(ex.Rules, r.ruleResult(ru, found, nil, in, note))
+		if found {
+			ex.Source = SourceRules
+			if br != nil {
+				ex.Split = &SplitResult{Bucket: float64(bucket) / 100, Branch: ruleID, Percent: br.percent}
+			}
+			if t.gs != nil {
+				ex.GatewaySet = &GatewayResult{Name: t.gs.name, Network: k.network, Currency: k.currency}
+			}
+			ex.useList(l)
+		}
+	}
+	return ruleID, l, found
 }
 
 func (r *Router) decision(ruleID string, cands []schemas.Candidate) schemas.Decision {

@@ -39,9 +39,9 @@ func (s *Source) index(n *yaml.Node, key string, depth int) {
 	if depth > 64 {
 		return
 	}
-	if n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
+	// An alias is not followed: its keys are at its anchor's lines, and
+	// following aliases of aliases would take exponential time on a
+	// hostile document; keys under it fall back to the alias's line.
 	switch n.Kind {
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
