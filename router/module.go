@@ -33,6 +33,8 @@ type accountLookup interface {
 	Account(name string) (psp.Account, bool)
 }
 
+var _ accountLookup = (*psp.Registry)(nil)
+
 // PSPNames is a fixed list of known PSP names, for tests and simple wiring.
 type PSPNames []string
 

@@ -101,7 +101,9 @@ type RetryAction struct {
 // soft_decline, psp_error and rate_limited only.
 //
 // A next_rank action with no rank left becomes a stop: the payment has
-// nowhere left to go.
+// nowhere left to go. A follow-up (a decision pinned by RouteFollowUp) is
+// never failed over: it has one rank, and a rule naming another PSP stops
+// it instead.
 //
 // To evaluate a payment against the rules of the configuration version it
 // started with, call it on Holder.Version(in.Decision.ConfigVersion), or use
@@ -142,6 +144,12 @@ func (r *Router) retryAction(in *RetryInput) RetryAction {
 			act.PSP, act.Method = r.lastPSP(in)
 			act.Reason = "retry rule " + rr.id + ": same PSP"
 		case RetryNamedPSP:
+			if in.Decision.RuleID == RulePinned {
+				if last, _ := r.lastPSP(in); last != rr.psp {
+					return RetryAction{Kind: RetryStop, RuleID: rr.id,
+						Reason: "retry rule " + rr.id + " names PSP " + rr.psp + ", but a follow-up is pinned to " + last + " and never failed over"}
+				}
+			}
 			act.PSP, act.Method = rr.psp, rr.method
 			act.Reason = "retry rule " + rr.id + ": PSP " + rr.psp
 		case RetryStop:

@@ -151,3 +151,27 @@ func TestRetryFields(t *testing.T) {
 		})
 	}
 }
+
+// TestRetryFollowUpNeverFailsOver: a capture pinned to the authorizing PSP
+// is retried there or not at all.
+func TestRetryFollowUpNeverFailsOver(t *testing.T) {
+	r := loadRouter(t, "../deploy/examples/payrails-rules.yaml", payrailsPSPs)
+	capture := event()
+	capture.Operation, capture.ReferencePaymentID = schemas.OpCapture, "pay_auth"
+	d, err := r.RouteFollowUp(capture, "stripe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, in := range []router.RetryInput{
+		{Class: schemas.ClassPSPError, AttemptNumber: 1, LastPSP: "stripe", Decision: d, Rank: 1, Request: capture},    // rule: stripe → adyen
+		{Class: schemas.ClassRateLimited, AttemptNumber: 3, LastPSP: "stripe", Decision: d, Rank: 1, Request: capture}, // default: next rank
+	} {
+		if a := r.RetryAction(in); a.Kind != router.RetryStop || a.PSP != "" {
+			t.Fatalf("follow-up failed over: %+v", a)
+		}
+	}
+	in := router.RetryInput{Class: schemas.ClassSoftDecline, PSPCode: "insufficient_funds", AttemptNumber: 1, Decision: d, Rank: 1, Request: capture}
+	if a := r.RetryAction(in); a.Kind != router.RetrySamePSP || a.PSP != "stripe" {
+		t.Fatalf("same-PSP retry of a follow-up: %+v", a)
+	}
+}

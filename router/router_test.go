@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/fx"
 
+	"github.com/payroute/payroute/psp"
 	"github.com/payroute/payroute/router"
 	"github.com/payroute/payroute/schemas"
 )
@@ -373,6 +374,27 @@ func TestModule(t *testing.T) {
 		t.Fatalf("Route via fx: %+v, %v", d, err)
 	}
 
+	// The Holder wraps the same router, and exclusions come from the
+	// accounts when the PSP source can tell them.
+	var holder *router.Holder
+	app = fx.New(
+		fx.NopLogger,
+		fx.Supply(testConfig()),
+		fx.Provide(func() router.KnownPSPs { return accounts{excluded: "psp-b"} }),
+		router.Module,
+		fx.Populate(&got, &holder),
+	)
+	if err := app.Err(); err != nil {
+		t.Fatalf("fx: %v", err)
+	}
+	if holder.Current() != got {
+		t.Fatal("the Holder does not hold the module's router")
+	}
+	d, err = got.Route(req(schemas.Routing{RouteRef: "cards-eu"}))
+	if err != nil || len(d.Candidates) != 1 || d.Candidates[0].PSP != "psp-a" {
+		t.Fatalf("psp-b, excluded from failover, kept at rank 2: %+v, %v", d, err)
+	}
+
 	// Without a rule set, and with a bad configuration, fx reports New's error.
 	bad := testConfig()
 	bad.DefaultRoute = "missing"
@@ -392,4 +414,13 @@ func TestModule(t *testing.T) {
 	if err := app.Err(); err == nil || !strings.Contains(err.Error(), "no PSP names") {
 		t.Fatalf("fx without PSPs: %v", err)
 	}
+}
+
+// accounts is a KnownPSPs that also reports accounts, like *psp.Registry.
+type accounts struct{ excluded string }
+
+func (accounts) Names() []string { return knownPSPs }
+
+func (a accounts) Account(name string) (psp.Account, bool) {
+	return psp.Account{Kind: "static", ExcludeFromFailover: name == a.excluded}, true
 }
