@@ -44,6 +44,7 @@ func TestMigrationsParse(t *testing.T) {
 }
 
 func TestMigrateTwice(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	c := openTest(t, cfg)
 	ctx := context.Background()

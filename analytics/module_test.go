@@ -17,6 +17,7 @@ import (
 // The module builds the sink from the supplied configuration and runs it
 // with the application's lifecycle.
 func TestModule(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	kcfg := kafka.DefaultConfiguration()
 	kcfg.Partitions = 2

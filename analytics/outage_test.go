@@ -91,6 +91,7 @@ func (p *proxy) set(up bool) {
 // nothing is committed while rows are not in, and once the server is back
 // every row is there exactly once, in the raw tables and the aggregates.
 func TestSinkSurvivesClickHouseOutage(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	direct := openTest(t, cfg)
 	e := newEnv(t)

@@ -64,6 +64,7 @@ func TestPeriodRoundsToWholeMinutes(t *testing.T) {
 // gives exactly the numbers computed in Go from the same events: over all
 // time, for one merchant, and for a period cutting through the data.
 func TestQueryPackExact(t *testing.T) {
+	t.Parallel()
 	w := newWorld(7, 1500, base)
 	_, c := loadWorld(t, w)
 	ctx := context.Background()

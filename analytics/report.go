@@ -388,8 +388,8 @@ ORDER BY bucket, psp`, secs, secs, c.table("psp_minute"), opts.where("minute")),
 type scanner interface{ Scan(dest ...any) error }
 
 // scan runs a query and calls row for each row.
-func scan(ctx context.Context, c *Conn, query string, row func(scanner) error) error {
-	rows, err := c.Query(ctx, query)
+func scan(ctx context.Context, c *Conn, query string, row func(scanner) error, args ...any) error {
+	rows, err := c.Query(ctx, query, args...)
 	if err != nil {
 		return err
 	}

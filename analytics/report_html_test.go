@@ -22,6 +22,7 @@ const chromium = "/usr/bin/chromium"
 // temporary directory, and copied to $ANALYTICS_TEST_SCREENSHOT_DIR when
 // that is set, for a person to look at.
 func TestHTMLReportRendersCharts(t *testing.T) {
+	t.Parallel()
 	w := newWorld(3, 1200, base)
 	_, c := loadWorld(t, w)
 	d, err := Report(context.Background(), c, ReportOptions{From: base, To: base.Add(2*time.Hour + time.Minute)})

@@ -55,6 +55,7 @@ func reportDataset() []any {
 }
 
 func TestReport(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	e := newEnv(t)
 	c := openTest(t, cfg)

@@ -51,6 +51,7 @@ func dataset(merchant, prefix string, payments int, at time.Time) (attempts []*s
 }
 
 func TestSinkLoadsEvents(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	e := newEnv(t)
 	c := openTest(t, cfg)
@@ -165,6 +166,7 @@ FROM `+c.table("payments")+` WHERE payment_id = ?`, res.PaymentID).Scan(&path, &
 // connection cut on the way back) is not sent again: the sink waits for it
 // to leave the server and sees that its rows are in.
 func TestSinkLostInsertAnswerIsNotRepeated(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	cfg.BatchSize = 50
 	e := newEnv(t)
@@ -202,6 +204,7 @@ func TestSinkLostInsertAnswerIsNotRepeated(t *testing.T) {
 // second joins and when the first leaves, while events keep coming: every
 // event is in ClickHouse once.
 func TestSinksHandOverPartitions(t *testing.T) {
+	t.Parallel()
 	cfg := testConfig(t)
 	cfg.BatchSize = 20
 	cfg.FlushInterval = 50 * time.Millisecond
