@@ -27,6 +27,7 @@ func init() {
 		"bench":   {"measure throughput, added latency, CPU and memory against a Kafka pass-through ceiling", benchCommand},
 		"report":  {"print per-PSP attempts, success and failover rates from ClickHouse", reportCommand},
 		"migrate": {"apply the ClickHouse migrations", migrateCommand},
+		"replay":  {"replay historical payments through a candidate routing configuration: projected share, success and cost per PSP next to actual", replayCommand},
 		"config":  {"validate a configuration file and print the effective configuration (secrets redacted)", configCommand},
 		"status":  {"print the health of every PSP (down, probing, healthy) from the psp.health topic", statusCommand},
 		"rules":   {"check the routing rules of a configuration file: unreachable, contradictory, unknown PSPs", rulesCommand},
