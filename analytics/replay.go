@@ -264,6 +264,9 @@ func Replay(ctx context.Context, c *Conn, reqs []*schemas.PaymentRequested, rout
 	}
 	sort.Slice(res.PSPs, func(i, j int) bool { return res.PSPs[i].PSP < res.PSPs[j].PSP })
 	for k, c := range costs {
+		if c.actFee == 0 && c.projFee == 0 && c.actApproved == 0 && c.projApproved == 0 {
+			continue // a candidate rank never reached, in a currency never charged
+		}
 		rc := ReplayCost{PSP: k.psp, Currency: k.currency, ActualFee: c.actFee, ProjectedFee: c.projFee,
 			ActualApproved: c.actApproved, ProjectedApproved: c.projApproved}
 		if c.actApproved > 0 {
