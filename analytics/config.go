@@ -23,9 +23,11 @@ type Configuration struct {
 	// payment processor's group, so the sink's progress (or lack of it)
 	// never holds back payments.
 	Group string `yaml:"group"`
-	// BatchSize is the number of rows (attempts and results together) the
-	// sink accumulates before one insert. ClickHouse prefers few large
-	// inserts to many small ones.
+	// BatchSize is the number of records (attempts, results and requests
+	// together) the sink accumulates before a flush, which inserts each
+	// table's rows as one block. ClickHouse prefers few large inserts to
+	// many small ones; a block is applied whole or not at all, which is
+	// what exactly-once loading rests on.
 	BatchSize int `yaml:"batch_size"`
 	// FlushInterval is the longest a row waits in a partial batch before it
 	// is inserted anyway.

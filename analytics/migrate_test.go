@@ -70,7 +70,7 @@ func TestMigrateTwice(t *testing.T) {
 	}
 	// The tables exist, in the configured database only, and the sink's
 	// named column lists are exactly their columns.
-	for table, cols := range map[string][]string{"attempts": names(attemptColumns), "payments": names(paymentColumns)} {
+	for table, cols := range map[string][]string{"attempts": names(attemptColumns), "payments": names(paymentColumns), "requests": names(requestColumns)} {
 		rows, err := c.Query(ctx, "SELECT name FROM system.columns WHERE database = ? AND table = ?", c.Database, table)
 		if err != nil {
 			t.Fatal(err)
