@@ -59,7 +59,7 @@ func benchmarkDrain(b *testing.B, kind string) {
 		b.Fatal(err)
 	}
 	s := spec{
-		Kind: kind, Brokers: w.embedded.Addrs(), Partitions: 6, Group: "bench-" + kind, Payments: b.N,
+		Kind: kind, Brokers: w.embedded.Addrs(), Partitions: 6, Group: "bench-" + kind,
 		Input: in, Output: passThroughOut, SimulatorURL: w.sim.URL(), PSPTimeout: 10 * time.Second,
 		InFlight: 1000, MaxPollRecords: 500,
 	}

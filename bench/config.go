@@ -53,6 +53,14 @@ type Configuration struct {
 	Timeout time.Duration `yaml:"timeout"`
 	// ProgressInterval is how often a progress line is written.
 	ProgressInterval time.Duration `yaml:"progress_interval"`
+	// CPUProfile, when set, is a file to write a CPU profile of payroute's
+	// run to: of its worker process alone with Worker, else of this whole
+	// process (broker, simulator and publisher included).
+	CPUProfile string `yaml:"cpu_profile"`
+	// MemProfile, when set, is a file to write a heap profile of the same
+	// process to, taken when every payment has its result, before the
+	// processor stops.
+	MemProfile string `yaml:"mem_profile"`
 	// Verify reads payments.results back after the run and checks that
 	// every payment has exactly one final result. For a paced run it also
 	// reads payments.requested and payments.attempts to compute the added

@@ -47,6 +47,37 @@ func addedLatency(acks, commits, psp stamps) Latency {
 	return percentiles(ds)
 }
 
+// Phases split the latency payroute added, per payment, into where it was
+// spent.
+type Phases struct {
+	// Fetch is from the publish acknowledgement to the processor's client
+	// fetching the request.
+	Fetch Latency
+	// BeforeCall is from the fetch to the first PSP call starting: the
+	// batch that records the attempt, its transaction's commit, and the
+	// dispatch of the call.
+	BeforeCall Latency
+	// AfterCall is from the last PSP call ending to the result being
+	// visible: waiting for the loop to take the outcome into a batch, and
+	// that batch's transaction.
+	AfterCall Latency
+}
+
+// phases computes Phases from per-payment stamps; payments missing a stamp
+// are left out of the phase that needs it.
+func phases(acks, fetched, started, ended, commits stamps) Phases {
+	between := func(from, to stamps) Latency {
+		ds := make([]time.Duration, 0, len(from))
+		for i, f := range from {
+			if i < len(to) && f != 0 && to[i] != 0 {
+				ds = append(ds, time.Duration(to[i]-f))
+			}
+		}
+		return percentiles(ds)
+	}
+	return Phases{Fetch: between(acks, fetched), BeforeCall: between(fetched, started), AfterCall: between(ended, commits)}
+}
+
 // topicLatency computes the added latency from what is on the topics
 // alone, as any consumer of them could: the result record's timestamp
 // minus the request record's, minus the AttemptRecorded latencies. Kafka

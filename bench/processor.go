@@ -45,7 +45,7 @@ func startProcessor(ctx context.Context, s spec) (*processorSystem, error) {
 		return nil, err
 	}
 	topics := cluster.Topics()
-	clock := newCommitClock(topics.Results, topics.Requested, s.Payments)
+	clock := newCommitClock(topics.Results, topics.Requested, s.Stamped)
 	cluster.AddClientHooks(func() []kgo.Hook { return []kgo.Hook{clock} })
 
 	reg, err := psp.NewRegistry(psp.Configuration{Accounts: map[string]psp.Account{
@@ -73,7 +73,7 @@ func startProcessor(ctx context.Context, s spec) (*processorSystem, error) {
 	if s.MaxPollRecords > 0 {
 		ccfg.MaxPollRecords = s.MaxPollRecords
 	}
-	timed := &timedConnectors{reg: reg, spent: newStamps(s.Payments)}
+	timed := &timedConnectors{reg: reg, spent: newStamps(s.Stamped), started: newStamps(s.Stamped), ended: newStamps(s.Stamped)}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if s.Verbose {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -123,7 +123,10 @@ func (p *processorSystem) Stop(ctx context.Context) (outcome, error) {
 		FirstFetch:   p.clock.firstFetch.Load(),
 		LastOutput:   p.clock.last.Load(),
 		Transactions: p.clock.transactions.Load(),
+		Fetched:      p.clock.fetched,
 		Commits:      p.clock.commits,
+		CallStarted:  p.timed.started,
+		CallEnded:    p.timed.ended,
 		PSPTime:      p.timed.spent,
 		PSPCalls:     p.timed.calls.Load(),
 		PSPNanos:     p.timed.nanos.Load(),
@@ -148,6 +151,7 @@ type commitClock struct {
 	pending []int
 
 	commits      stamps
+	fetched      stamps
 	last         atomic.Int64
 	firstFetch   atomic.Int64
 	transactions atomic.Int64
@@ -160,7 +164,7 @@ var (
 )
 
 func newCommitClock(results, input string, payments int) *commitClock {
-	return &commitClock{results: results, input: input, commits: newStamps(payments)}
+	return &commitClock{results: results, input: input, commits: newStamps(payments), fetched: newStamps(payments)}
 }
 
 func (c *commitClock) OnProduceRecordBuffered(r *kgo.Record) {
@@ -192,18 +196,23 @@ func (c *commitClock) OnBrokerRead(_ kgo.BrokerMetadata, key int16, _ int, _, _ 
 
 func (c *commitClock) OnFetchRecordBuffered(r *kgo.Record) {
 	if r.Topic == c.input {
-		c.firstFetch.CompareAndSwap(0, time.Now().UnixNano())
+		now := time.Now().UnixNano()
+		c.firstFetch.CompareAndSwap(0, now)
+		c.fetched.setFirst(paymentIndex(r.Key), now)
 	}
 }
 
 // timedConnectors is the PSP registry with every call timed: the time a
 // payment spent at its PSP, HTTP round trip included, is subtracted from
-// its end-to-end latency to leave what payroute added.
+// its end-to-end latency to leave what payroute added; and when its first
+// call started and its last ended, which split what payroute added into
+// before and after the PSP.
 type timedConnectors struct {
-	reg   *psp.Registry
-	spent stamps
-	calls atomic.Int64
-	nanos atomic.Int64
+	reg            *psp.Registry
+	spent          stamps
+	started, ended stamps
+	calls          atomic.Int64
+	nanos          atomic.Int64
 }
 
 var _ consumers.Connectors = (*timedConnectors)(nil)
@@ -218,10 +227,13 @@ func (t *timedConnectors) Get(name string) (psp.Connector, bool) {
 
 func (t *timedConnectors) Fee(name string, in psp.FeeInput) int64 { return t.reg.Fee(name, in) }
 
-func (t *timedConnectors) note(paymentID string, d time.Duration) {
+func (t *timedConnectors) note(paymentID string, start time.Time, d time.Duration) {
+	i := paymentIndex([]byte(paymentID))
 	t.calls.Add(1)
 	t.nanos.Add(int64(d))
-	t.spent.add(paymentIndex([]byte(paymentID)), int64(d))
+	t.spent.add(i, int64(d))
+	t.started.setFirst(i, start.UnixNano())
+	t.ended.set(i, start.Add(d).UnixNano())
 }
 
 type timedConnector struct {
@@ -232,13 +244,13 @@ type timedConnector struct {
 func (c timedConnector) Attempt(ctx context.Context, req psp.Request) psp.Outcome {
 	start := time.Now()
 	out := c.c.Attempt(ctx, req)
-	c.t.note(req.PaymentID, time.Since(start))
+	c.t.note(req.PaymentID, start, time.Since(start))
 	return out
 }
 
 func (c timedConnector) Status(ctx context.Context, req psp.Request) (psp.StatusOutcome, error) {
 	start := time.Now()
 	st, err := c.c.Status(ctx, req)
-	c.t.note(req.PaymentID, time.Since(start))
+	c.t.note(req.PaymentID, start, time.Since(start))
 	return st, err
 }

@@ -55,6 +55,9 @@ type Report struct {
 	// timestamps (paced runs with Verify).
 	Latency      Latency
 	TopicLatency *Latency
+	// Phases split Latency into where it was spent. Latency and Phases
+	// are not measured in a backlog run (see spec.Stamped).
+	Phases *Phases
 	// PSPMean is the mean PSP call as payroute timed it, HTTP round trip
 	// included, over PSPCalls calls.
 	PSPMean  time.Duration
@@ -151,6 +154,12 @@ func (r *Report) Write(w io.Writer) error {
 		if c.Rate == 0 {
 			b.WriteString("  (not paced: at saturation this is mostly time queued in the topic, not processing)\n")
 		}
+		if p := r.Phases; p != nil {
+			fmt.Fprintf(&b, "  where: ack → fetched p50 %s p99 %s; fetched → PSP call p50 %s p99 %s; PSP answer → result committed p50 %s p99 %s\n",
+				ms(p.Fetch.P50), ms(p.Fetch.P99), ms(p.BeforeCall.P50), ms(p.BeforeCall.P99), ms(p.AfterCall.P50), ms(p.AfterCall.P99))
+		}
+	} else if c.Backlog {
+		b.WriteString("latency: not measured when draining a backlog (every payment waits in the topic; per-payment stamps would weigh in the peak RSS)\n")
 	}
 	if l := r.TopicLatency; l != nil && l.Samples > 0 {
 		fmt.Fprintf(&b, "  cross-check from topic timestamps and latency_ms (ms resolution, commit excluded): p50 %s  p99 %s\n", ms(l.P50), ms(l.P99))

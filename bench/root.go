@@ -129,7 +129,11 @@ func Run(ctx context.Context, cfg Configuration, progress, stderr io.Writer) (*R
 		rep.PSPCalls = m.PSPCalls
 		rep.PSPMean = time.Duration(m.PSPNanos / m.PSPCalls)
 	}
-	rep.Latency = addedLatency(load.Acks, m.Commits, m.PSPTime)
+	if len(m.Commits) > 0 {
+		rep.Latency = addedLatency(load.Acks, m.Commits, m.PSPTime)
+		ph := phases(load.Acks, m.Fetched, m.CallStarted, m.CallEnded, m.Commits)
+		rep.Phases = &ph
+	}
 	if cfg.Verify {
 		r.say("reading %s back", topics.Results)
 		v, err := verifyResults(ctx, w.cluster, w.serde, cfg.Payments)
@@ -180,8 +184,14 @@ func (r *runner) run(ctx context.Context, kind, input, output string, publish bo
 	cfg := r.cfg
 	s := spec{
 		Kind: kind, Brokers: r.w.embedded.Addrs(), Partitions: cfg.Partitions, Group: "bench-" + kind,
-		Payments: cfg.Payments, Input: input, Output: output,
+		Input: input, Output: output,
 		PSPTimeout: cfg.PSPTimeout, InFlight: cfg.InFlight, MaxPollRecords: cfg.MaxPollRecords,
+	}
+	if kind == kindProcessor {
+		s.CPUProfile, s.MemProfile = cfg.CPUProfile, cfg.MemProfile
+		if !cfg.Backlog {
+			s.Stamped = cfg.Payments
+		}
 	}
 	if s.MaxPollRecords == 0 {
 		s.MaxPollRecords = 500 // the processor's default, so the pass-throughs poll alike

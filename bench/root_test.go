@@ -97,6 +97,11 @@ func TestRunPublishedWhileRunning(t *testing.T) {
 	if rep.TopicLatency != nil {
 		t.Error("an unpaced run has no topic latency cross-check")
 	}
+	if p := rep.Phases; p == nil || p.Fetch.Samples != cfg.Payments || p.BeforeCall.Samples != cfg.Payments || p.AfterCall.Samples != cfg.Payments {
+		t.Errorf("phases %+v: want every payment in each", rep.Phases)
+	} else if p.BeforeCall.P50 <= 0 || p.AfterCall.P50 <= 0 {
+		t.Errorf("phases %+v: the processor takes time before and after the PSP call", p)
+	}
 	if rep.LittleBound() != 0 {
 		t.Errorf("the instant PSP has no Little's-law bound, got %.0f", rep.LittleBound())
 	}
@@ -133,8 +138,8 @@ func TestRunBacklogInWorkers(t *testing.T) {
 	if v := rep.Verification; v == nil || !v.OK(cfg.Payments) {
 		t.Errorf("read back: %+v", rep.Verification)
 	}
-	if rep.Latency.Samples != cfg.Payments {
-		t.Errorf("latency from the worker's stamps: %d samples, want %d", rep.Latency.Samples, cfg.Payments)
+	if rep.Latency.Samples != 0 || rep.Phases != nil {
+		t.Errorf("a backlog run stamps no payments, but has latency %+v and phases %+v", rep.Latency, rep.Phases)
 	}
 	if text := written(t, rep); !strings.Contains(text, "each system in its own child process") {
 		t.Errorf("report does not say the figures are the workers':\n%s", text)

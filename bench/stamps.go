@@ -28,6 +28,13 @@ func (s stamps) set(i int, v int64) {
 	}
 }
 
+// setFirst stores v for payment i unless it has a figure already.
+func (s stamps) setFirst(i int, v int64) {
+	if i >= 0 && i < len(s) {
+		atomic.CompareAndSwapInt64(&s[i], 0, v)
+	}
+}
+
 // add adds v to payment i's figure; payments out of range are ignored.
 func (s stamps) add(i int, v int64) {
 	if i >= 0 && i < len(s) {

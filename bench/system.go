@@ -2,6 +2,9 @@ package bench
 
 import (
 	"context"
+	"os"
+	"runtime"
+	"runtime/pprof"
 	"time"
 )
 
@@ -19,8 +22,11 @@ type spec struct {
 	Brokers    []string
 	Partitions int32
 	Group      string
-	// Payments sizes the per-payment stamps (processor).
-	Payments int
+	// Stamped is how many payments the processor stamps (see outcome);
+	// 0 stamps none. A backlog run stamps none: at 40 bytes per payment
+	// the stamps would weigh in the processor's peak memory, and at
+	// saturation the latencies are time queued anyway.
+	Stamped int
 	// Input and Output are the pass-through's topics.
 	Input, Output string
 	// SimulatorURL, PSPTimeout, InFlight and MaxPollRecords configure the
@@ -31,6 +37,11 @@ type spec struct {
 	MaxPollRecords int
 	// Verbose logs the processor's warnings to stderr.
 	Verbose bool
+	// CPUProfile, when set, is where the process running the system
+	// writes a CPU profile of the run (runtime/pprof); MemProfile where it
+	// writes a heap profile taken when the run ends, before the system
+	// stops and lets go of what it holds.
+	CPUProfile, MemProfile string
 }
 
 // outcome is what a system under test measured about its own run.
@@ -46,9 +57,12 @@ type outcome struct {
 	Transactions, Aborted int64
 	// Attempts are PSP attempts in committed batches (processor).
 	Attempts int64
-	// Commits are when each payment's result became visible, and PSPTime
-	// the time each spent in PSP calls (processor, per payment).
-	Commits, PSPTime stamps
+	// Per payment (processor, Stamped of them), as Unix ns: when its
+	// request was fetched, its first PSP call started, its last PSP call
+	// ended and its result became visible; and PSPTime, the time it spent
+	// in PSP calls.
+	Fetched, CallStarted, CallEnded, Commits stamps
+	PSPTime                                  stamps
 	// PSPCalls and PSPNanos are the PSP calls timed and their total time.
 	PSPCalls, PSPNanos int64
 	// Usage is the CPU time and peak memory, and Isolated tells whether
@@ -75,8 +89,83 @@ type system interface {
 	Stop(ctx context.Context) (outcome, error)
 }
 
-// startSystem starts the system spec names in this process.
+// startSystem starts the system spec names in this process, profiling the
+// process when spec asks for it.
 func startSystem(ctx context.Context, s spec) (system, error) {
+	if s.CPUProfile == "" && s.MemProfile == "" {
+		return startKind(ctx, s)
+	}
+	p := &profiled{memProfile: s.MemProfile}
+	if s.CPUProfile != "" {
+		f, err := os.Create(s.CPUProfile)
+		if err != nil {
+			return nil, errorf("cpu profile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return nil, errorf("cpu profile: %w", err)
+		}
+		p.cpu = f
+	}
+	sys, err := startKind(ctx, s)
+	if err != nil {
+		p.stopCPU()
+		return nil, err
+	}
+	p.system = sys
+	return p, nil
+}
+
+// profiled is a system whose process is being profiled.
+type profiled struct {
+	system
+	cpu        *os.File
+	memProfile string
+}
+
+func (p *profiled) stopCPU() error {
+	if p.cpu == nil {
+		return nil
+	}
+	pprof.StopCPUProfile()
+	if err := p.cpu.Close(); err != nil {
+		return errorf("cpu profile: %w", err)
+	}
+	return nil
+}
+
+func (p *profiled) Stop(ctx context.Context) (outcome, error) {
+	var memErr error
+	if p.memProfile != "" {
+		memErr = writeHeapProfile(p.memProfile)
+	}
+	o, err := p.system.Stop(ctx)
+	for _, e := range []error{p.stopCPU(), memErr} {
+		if err == nil {
+			err = e
+		}
+	}
+	return o, err
+}
+
+// writeHeapProfile writes the live heap after a garbage collection.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return errorf("heap profile: %w", err)
+	}
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return errorf("heap profile: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return errorf("heap profile: %w", err)
+	}
+	return nil
+}
+
+func startKind(ctx context.Context, s spec) (system, error) {
 	switch s.Kind {
 	case kindProcessor:
 		return startProcessor(ctx, s)

@@ -38,6 +38,8 @@ func benchCommand(args []string) error {
 	backlogPayments := fs.Int("backlog-payments", bench.DefaultAllConfiguration().BacklogPayments, "with --all: the backlog drained for the peak-RSS goal")
 	inProcess := fs.Bool("in-process", false, "run the systems under test in this process: CPU and RSS become totals with the broker, simulator and publisher")
 	timeout := fs.Duration("timeout", d.Timeout, "give up on a system under test after this long")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of payroute's run to this file (of its worker process alone unless --in-process; with --all, the last scenario's); read it with go tool pprof")
+	memProfile := fs.String("memprofile", "", "write a heap profile of payroute's worker to this file, taken once every payment has its result (as --cpuprofile)")
 	worker := fs.Bool("worker", false, "internal: run one system under test for a parent payroute bench (spec on stdin)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -55,6 +57,7 @@ func benchCommand(args []string) error {
 	cfg.PSP, cfg.Payments, cfg.Partitions, cfg.InFlight = *psp, *payments, int32(*partitions), *inFlight
 	cfg.MaxPollRecords, cfg.Rate, cfg.Backlog = *maxPoll, *rate, *backlog
 	cfg.PassThrough, cfg.Verify, cfg.Timeout = *passThrough, *verify, *timeout
+	cfg.CPUProfile, cfg.MemProfile = *cpuProfile, *memProfile
 	if !*inProcess {
 		self, err := os.Executable()
 		if err != nil {
