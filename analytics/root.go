@@ -57,7 +57,11 @@
 // does (ClickHouse has no multi-table transactions); a server crash in the
 // middle of writing a block that spans two months (two parts) can keep one
 // part. A sink cut off from Kafka but still reaching ClickHouse (a zombie)
-// is fenced only by franz-go telling it that its partitions are lost.
+// is fenced only by franz-go telling it that its partitions are lost. And
+// an insert that a dying sink had sent but the server had not yet read off
+// the socket is invisible in system.processes: what covers it is the group
+// session timeout (45 s by default) that passes between a member's death
+// and the reassignment of its partitions.
 // Records that are distinct on the topic but describe the same attempt (a
 // processor re-publishing without transactions) are distinct events and
 // are counted as such; the raw tables, ReplacingMergeTree by event id since
