@@ -4,52 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/cenkalti/backoff/v4"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/payroute/payroute/schemas"
 )
-
-// partition is one partition of one topic.
-type partition struct {
-	topic string
-	id    int32
-}
-
-// assignment is what the sink owns and how far ClickHouse has loaded it. It
-// is shared by the loading goroutine and franz-go's group callbacks.
-type assignment struct {
-	mu sync.Mutex
-	// owned maps each partition this sink consumes to the epoch of its
-	// current assignment. A record polled under an older epoch (before the
-	// partition was revoked and assigned again) is never inserted: the new
-	// assignment delivers it again from the position ClickHouse gives.
-	owned map[partition]uint64
-	epoch uint64
-	// loaded is the highest offset ClickHouse holds per owned partition
-	// (-1: none). Rows at or below it are never inserted.
-	loaded map[partition]int64
-	// cancel aborts the insert in flight; inflight are its partitions.
-	cancel   context.CancelFunc
-	inflight map[partition]bool
-	// behind are partitions assigned with a Kafka commit behind what
-	// ClickHouse holds, and the offset to commit (a crash came between an
-	// insert and its commit): committed by the loading goroutine, so that
-	// the group's lag is right even when nothing more arrives.
-	behind map[partition]behindCommit
-}
-
-// behindCommit is an offset to commit for a partition under an epoch.
-type behindCommit struct {
-	epoch  uint64
-	offset int64
-}
 
 // batch is the records in hand and the rows decoded from them.
 type batch struct {
@@ -162,96 +124,6 @@ func (s *Sink) run(runCtx, flushCtx context.Context) error {
 }
 
 func newBatch() *batch { return &batch{last: map[partition]int64{}} }
-
-// adjust is called by franz-go when partitions are assigned, with the
-// offsets committed in Kafka, before fetching starts. It waits for every
-// sink insert running on the server to end (a previous owner's last insert
-// may still be executing after it died), reads how far ClickHouse has
-// loaded each partition, and starts each partition after that: Kafka's
-// commit lags behind ClickHouse after a crash between an insert and its
-// commit, and ClickHouse is what must not get the rows twice. When the
-// committed offset is further (records after the last row were skipped as
-// undecodable), it is kept. ClickHouse being down blocks here, retrying,
-// until it answers or the group session ends; fetching waits meanwhile.
-func (s *Sink) adjust(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
-	// The inserts running now are the ones that may carry these
-	// partitions; inserts starting later are other owners' (of other
-	// partitions), and waiting for them could last as long as they keep
-	// coming.
-	var held map[partition]int64
-	var running []string
-	listed := false
-	err := s.retry(ctx, "read loaded offsets", func() error {
-		if !listed {
-			var err error
-			if running, err = runningInserts(ctx, s.conn); err != nil {
-				return err
-			}
-			listed = true
-		}
-		if err := waitQueries(ctx, s.conn, running); err != nil {
-			return err
-		}
-		var err error
-		held, err = loadedOffsets(ctx, s.conn)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	s.asg.mu.Lock()
-	defer s.asg.mu.Unlock()
-	for topic, parts := range offsets {
-		for id, committed := range parts {
-			p := partition{topic, id}
-			s.asg.epoch++
-			s.asg.owned[p] = s.asg.epoch
-			at, ok := held[p]
-			if !ok {
-				at = -1
-			}
-			s.asg.loaded[p] = at
-			if at >= 0 && at+1 > committed.EpochOffset().Offset {
-				parts[id] = kgo.NewOffset().At(at + 1)
-				s.asg.behind[p] = behindCommit{epoch: s.asg.epoch, offset: at + 1}
-			}
-			s.log.Debug("analytics partition assigned", "topic", topic, "partition", id,
-				"committed", committed.EpochOffset().Offset, "loaded", at)
-		}
-	}
-	return offsets, nil
-}
-
-// revoke is called by franz-go when partitions are revoked or lost. The
-// partitions stop being owned at once, the insert in flight is aborted if
-// it carries any of them, and revoke returns only once that insert has
-// returned: from then on this sink writes nothing for them, and the next
-// owner (whose adjust waits for inserts still executing on the server)
-// starts from what ClickHouse holds.
-func (s *Sink) revoke(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
-	s.asg.mu.Lock()
-	hit := false
-	for topic, ids := range parts {
-		for _, id := range ids {
-			p := partition{topic, id}
-			delete(s.asg.owned, p)
-			delete(s.asg.loaded, p)
-			delete(s.asg.behind, p)
-			hit = hit || s.asg.inflight[p]
-		}
-	}
-	if !hit {
-		// The insert in flight (if any) carries none of them, and no later
-		// one will.
-		s.asg.mu.Unlock()
-		return
-	}
-	s.asg.cancel()
-	s.asg.mu.Unlock()
-	// Taking the lock is waiting for the aborted insert to return.
-	s.insertMu.Lock()
-	defer s.insertMu.Unlock()
-}
 
 // add decodes a record into the batch. Undecodable records, and requests
 // the processor would reject, are skipped (and committed with the batch); a
@@ -436,76 +308,6 @@ func (s *Sink) countLoaded(b *batch) {
 	s.stats.requests.Add(n)
 }
 
-// commitBehind commits, for partitions assigned with a Kafka commit behind
-// ClickHouse, the position ClickHouse gives. A failure is only logged: the
-// next assignment computes the position again.
-func (s *Sink) commitBehind(ctx context.Context) {
-	s.asg.mu.Lock()
-	if len(s.asg.behind) == 0 {
-		s.asg.mu.Unlock()
-		return
-	}
-	offsets := map[string]map[int32]kgo.EpochOffset{}
-	for p, b := range s.asg.behind {
-		if s.asg.owned[p] == b.epoch {
-			if offsets[p.topic] == nil {
-				offsets[p.topic] = map[int32]kgo.EpochOffset{}
-			}
-			offsets[p.topic][p.id] = kgo.EpochOffset{Epoch: -1, Offset: b.offset}
-		}
-	}
-	s.asg.behind = map[partition]behindCommit{}
-	s.asg.mu.Unlock()
-	if len(offsets) == 0 {
-		return
-	}
-	s.client.CommitOffsetsSync(ctx, offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
-		if err == nil {
-			for _, t := range resp.Topics {
-				for _, p := range t.Partitions {
-					if err = kerr.ErrorForCode(p.ErrorCode); err != nil {
-						break
-					}
-				}
-			}
-		}
-		if err != nil {
-			s.stats.commitErrors.Add(1)
-			s.log.Warn("analytics: committing the position ClickHouse gives failed", "err", err)
-		}
-	})
-}
-
-// stillOwned is the batch's records whose partition is still owned under
-// the epoch they were taken in.
-func (s *Sink) stillOwned(b *batch) []*kgo.Record {
-	s.asg.mu.Lock()
-	defer s.asg.mu.Unlock()
-	out := make([]*kgo.Record, 0, len(b.records))
-	for i, rec := range b.records {
-		if s.asg.owned[partition{rec.Topic, rec.Partition}] == b.epochs[i] {
-			out = append(out, rec)
-		}
-	}
-	return out
-}
-
-// refreshLoaded re-reads how far ClickHouse holds every owned partition.
-func (s *Sink) refreshLoaded(ctx context.Context) error {
-	held, err := loadedOffsets(ctx, s.conn)
-	if err != nil {
-		return err
-	}
-	s.asg.mu.Lock()
-	defer s.asg.mu.Unlock()
-	for p := range s.asg.owned {
-		if at, ok := held[p]; ok && at > s.asg.loaded[p] {
-			s.asg.loaded[p] = at
-		}
-	}
-	return nil
-}
-
 // pending is the rows of one table that are still to be inserted, and the
 // highest offset they carry per partition.
 type pending[R any] struct {
@@ -593,18 +395,6 @@ func (s *Sink) insert(ctx context.Context, b *batch) (ids []string, err error) {
 		return ids, err
 	}
 	return ids, nil
-}
-
-// markLoaded records that ClickHouse holds the partitions up to the given
-// offsets (for those still owned).
-func (s *Sink) markLoaded(upTo map[partition]int64) {
-	s.asg.mu.Lock()
-	defer s.asg.mu.Unlock()
-	for p, off := range upTo {
-		if _, ok := s.asg.owned[p]; ok && off > s.asg.loaded[p] {
-			s.asg.loaded[p] = off
-		}
-	}
 }
 
 // hook runs the test hook at a named point of the flush; an error from it
