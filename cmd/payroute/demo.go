@@ -17,6 +17,7 @@ import (
 	"github.com/payroute/payroute/consumers"
 	"github.com/payroute/payroute/kafka"
 	"github.com/payroute/payroute/producers"
+	"github.com/payroute/payroute/psp"
 	"github.com/payroute/payroute/psp/simulator"
 	"github.com/payroute/payroute/router"
 	"github.com/payroute/payroute/schemas"
@@ -37,6 +38,8 @@ type demoOptions struct {
 	// it (and the console) up after the report until interrupted.
 	admin       string
 	keepRunning bool
+	// database is the demo's own ClickHouse database, emptied at start.
+	database string
 }
 
 func demoCommand(args []string) error {
@@ -47,6 +50,7 @@ func demoCommand(args []string) error {
 	fs.Float64Var(&o.rate, "rate", 200, "payments per second")
 	fs.DurationVar(&o.duration, "duration", 0, "stop publishing after this long even if fewer payments were sent (0: no limit)")
 	fs.StringVar(&o.clickhouse, "clickhouse", "", "ClickHouse native address (default: analytics.clickhouse.addr, 127.0.0.1:19000)")
+	fs.StringVar(&o.database, "database", "payroute_demo", "ClickHouse database of the demo; it is emptied at the start of every run")
 	fs.IntVar(&o.kafkaPort, "kafka-port", 0, "loopback port of the embedded Kafka broker (0: any free port)")
 	fs.Float64Var(&o.outageFrom, "outage-from", 0.3, "when the primary PSP goes down, as a share of the publishing time")
 	fs.Float64Var(&o.outageTo, "outage-to", 0.6, "when the primary PSP recovers, as a share of the publishing time")
@@ -76,6 +80,7 @@ func demoCommand(args []string) error {
 	if o.clickhouse != "" {
 		cfg.Analytics.ClickHouse.Addr = o.clickhouse
 	}
+	cfg.Analytics.ClickHouse.Database = o.database
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	_, err = runDemo(ctx, cfg, o, os.Stdout, os.Stderr)
@@ -87,6 +92,15 @@ func demoCommand(args []string) error {
 func runDemo(ctx context.Context, cfg Configuration, o demoOptions, out, progress io.Writer) (*analytics.ReportData, error) {
 	log := cfg.Log.NewLogger(progress)
 	say := func(format string, args ...any) { fmt.Fprintf(progress, "demo: "+format+"\n", args...) }
+
+	// Every run starts a new embedded Kafka, whose offsets start again at
+	// zero, while the sink loads each record exactly once by remembering, in
+	// ClickHouse, the offsets it loaded: a database of an earlier run would
+	// take the new records for ones already loaded. So the demo has its own
+	// database and empties it first.
+	if err := resetDatabase(ctx, cfg.Analytics.ClickHouse); err != nil {
+		return nil, err
+	}
 
 	// Simulated PSPs: psp-a is the primary and goes down mid-run; psp-b and
 	// psp-c are the backups.
@@ -109,6 +123,13 @@ func runDemo(ctx context.Context, cfg Configuration, o demoOptions, out, progres
 
 	cfg.Simulator.Enabled = false
 	cfg.PSPs = sim.RegistryConfiguration(2 * time.Second)
+	// Prices of the kind PSPs quote, so the report's cost per PSP means
+	// something: the primary is the cheapest, which is why it is primary.
+	for name, fees := range demoFees {
+		a := cfg.PSPs.Accounts[name]
+		a.Fees = fees
+		cfg.PSPs.Accounts[name] = a
+	}
 	cfg.Router.Version = "demo-v1"
 	cfg.Router.Routes = map[string][]router.Candidate{
 		"cards": {{PSP: "psp-a", Method: "card"}, {PSP: "psp-b", Method: "card"}, {PSP: "psp-c", Method: "card"}},
@@ -237,6 +258,33 @@ func runDemo(ctx context.Context, cfg Configuration, o demoOptions, out, progres
 		<-ctx.Done()
 	}
 	return data, nil
+}
+
+// resetDatabase drops the demo's database; the sink creates it again.
+func resetDatabase(ctx context.Context, ch analytics.ClickHouseConfiguration) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	conn, err := analytics.Open(ctx, ch)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+ch.Database); err != nil {
+		return fmt.Errorf("empty the demo database %s: %w", ch.Database, err)
+	}
+	return nil
+}
+
+// demoFees are the demo PSPs' fee schedules: percent + fixed per approved
+// payment, a surcharge on cards issued outside the US, and a fee per
+// declined attempt at the backups.
+var demoFees = map[string]psp.FeeSchedule{
+	"psp-a": {DomesticCountries: []string{"US"}, CrossBorderPercent: psp.MustDecimal("1"),
+		Rates: []psp.FeeRate{{Percent: psp.MustDecimal("1.4"), Fixed: psp.MustDecimal("0.20")}}},
+	"psp-b": {DomesticCountries: []string{"US"}, CrossBorderPercent: psp.MustDecimal("1.5"),
+		Rates: []psp.FeeRate{{Percent: psp.MustDecimal("2.9"), Fixed: psp.MustDecimal("0.30"), DeclinedFixed: psp.MustDecimal("0.05")}}},
+	"psp-c": {DomesticCountries: []string{"US"}, CrossBorderPercent: psp.MustDecimal("1.5"),
+		Rates: []psp.FeeRate{{Percent: psp.MustDecimal("2.5"), Fixed: psp.MustDecimal("0.25"), DeclinedFixed: psp.MustDecimal("0.05")}}},
 }
 
 // consoleURL is the admin port of the demo's application, when it has one.

@@ -21,7 +21,8 @@ func TestDemoShowsFailoverAwayFromDownedPrimary(t *testing.T) {
 	cfg.Analytics.ClickHouse.Addr = addr
 	cfg.Analytics.ClickHouse.Database = "payroute_demo_" + randomSuffix(t)
 	cfg.Analytics.FlushInterval = 100 * time.Millisecond
-	o := demoOptions{payments: 400, rate: 400, outageFrom: 0.3, outageTo: 0.6, settleAfter: time.Minute}
+	o := demoOptions{payments: 400, rate: 400, outageFrom: 0.3, outageTo: 0.6, settleAfter: time.Minute,
+		database: cfg.Analytics.ClickHouse.Database}
 	var out, progress bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
