@@ -117,6 +117,7 @@ func (c sourceCollector) Collect(ch chan<- prometheus.Metric) {
 		st := c.src.Sink.Stats()
 		counter(descSinkRows, st.AttemptsInserted, "attempts")
 		counter(descSinkRows, st.PaymentsInserted, "payments")
+		counter(descSinkRows, st.RequestsInserted, "requests")
 		counter(descSinkBatches, st.Batches)
 		counter(descSinkSkipped, st.Skipped)
 		counter(descSinkInsertErrors, st.InsertErrors)

@@ -36,7 +36,7 @@ func TestCollectorReadsSourcesAtScrape(t *testing.T) {
 		Counters:   counters,
 		InFlight:   fakeInFlight(5),
 		Assignment: AssignmentFunc(func() bool { return true }),
-		Sink:       fakeSink(analytics.Stats{AttemptsInserted: 12, PaymentsInserted: 9, Batches: 3, Committed: 25, Skipped: 1, InsertErrors: 2}),
+		Sink:       fakeSink(analytics.Stats{AttemptsInserted: 12, PaymentsInserted: 9, RequestsInserted: 10, Batches: 3, Committed: 25, Skipped: 1, InsertErrors: 2}),
 		Router:     holder,
 		Health: HealthFunc(func() []PSPHealth {
 			return []PSPHealth{
@@ -72,6 +72,7 @@ func TestCollectorReadsSourcesAtScrape(t *testing.T) {
 		{"payroute_processor_assigned", nil, 1},
 		{"payroute_sink_rows_total", map[string]string{"table": "attempts"}, 12},
 		{"payroute_sink_rows_total", map[string]string{"table": "payments"}, 9},
+		{"payroute_sink_rows_total", map[string]string{"table": "requests"}, 10},
 		{"payroute_sink_batches_total", nil, 3},
 		{"payroute_sink_records_skipped_total", nil, 1},
 		{"payroute_sink_insert_errors_total", nil, 2},

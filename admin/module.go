@@ -40,15 +40,16 @@ type Params struct {
 	Config    Configuration
 	Metrics   *Metrics
 	Cluster   *kafka.Cluster
-	Log       *slog.Logger            `optional:"true"`
-	Serde     *schemas.Serde          `optional:"true"`
-	Processor *consumers.Processor    `optional:"true"`
-	Group     consumers.Configuration `optional:"true"`
-	Sink      *analytics.Sink         `optional:"true"`
-	Analytics analytics.Configuration `optional:"true"`
-	Router    *router.Holder          `optional:"true"`
-	Registry  *psp.Registry           `optional:"true"`
-	Tracker   *health.Tracker         `optional:"true"`
+	Log       *slog.Logger         `optional:"true"`
+	Serde     *schemas.Serde       `optional:"true"`
+	Processor *consumers.Processor `optional:"true"`
+	// ProcessorConfig names the processor's consumer group.
+	ProcessorConfig consumers.Configuration `optional:"true"`
+	Sink            *analytics.Sink         `optional:"true"`
+	Analytics       analytics.Configuration `optional:"true"`
+	Router          *router.Holder          `optional:"true"`
+	Registry        *psp.Registry           `optional:"true"`
+	Tracker         *health.Tracker         `optional:"true"`
 	// Health, when provided, is used instead of the Tracker's snapshot.
 	Health HealthSource `optional:"true"`
 }
@@ -69,7 +70,7 @@ func newFromParams(p Params) (*Server, error) {
 	}
 	if p.Processor != nil {
 		src.Counters = p.Processor.Stats()
-		src.ProcessorGroup = p.Group.Group
+		src.ProcessorGroup = p.ProcessorConfig.Group
 		src.Assignment = processorAssignment(p.Processor, p.Cluster.Config().Partitions)
 		if n, ok := any(p.Processor).(InFlight); ok {
 			src.InFlight = n

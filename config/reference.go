@@ -128,7 +128,7 @@ func (r *referencer) walk(t reflect.Type, v reflect.Value, path string, envOK, s
 			if elem.Kind() == reflect.Struct {
 				sub := key + "[]"
 				if ft.Kind() == reflect.Map {
-					sub = key + ".<" + keyPlaceholder(f.name) + ">"
+					sub = key + ".<name>"
 				}
 				if err := r.walk(elem, reflect.Value{}, sub, false, k.Secret, depth+1); err != nil {
 					return err
@@ -151,16 +151,6 @@ func mapKeys(v reflect.Value) []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// keyPlaceholder names the keys of a map by what the map holds: accounts →
-// <name>, routes → <name>, anything else → <key>.
-func keyPlaceholder(field string) string {
-	switch field {
-	case "accounts", "routes", "psps", "gateway_sets":
-		return "name"
-	}
-	return "key"
 }
 
 // declaringField returns the struct type that declares the field at index
