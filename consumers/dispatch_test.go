@@ -12,15 +12,19 @@ import (
 // while another PSP's calls run at once; a payment is never called twice
 // at the same time.
 func TestDispatcherBoundsEachPSP(t *testing.T) {
-	release := make(chan struct{})
+	release := map[string]chan struct{}{}
+	for i := 0; i < 5; i++ {
+		release[fmt.Sprintf("slow-%d", i)] = make(chan struct{})
+	}
 	var mu sync.Mutex
 	var started []string
+	startedN := func() int { mu.Lock(); defer mu.Unlock(); return len(started) }
 	d := newDispatcher(2, func(ctx context.Context, c call) completion {
 		mu.Lock()
 		started = append(started, c.payment)
 		mu.Unlock()
-		if c.psp == "slow" {
-			<-release
+		if ch, ok := release[c.payment]; ok {
+			<-ch
 		}
 		return completion{call: c}
 	})
@@ -33,25 +37,24 @@ func TestDispatcherBoundsEachPSP(t *testing.T) {
 	if got := d.Pending(); got != 6 {
 		t.Fatalf("pending %d, want 6 (5 slow, 1 fast finished but not settled)", got)
 	}
-	mu.Lock()
-	if len(started) != 3 {
-		t.Fatalf("started %v: want 2 slow calls running and fast-0", started)
+	if n := startedN(); n != 3 {
+		t.Fatalf("%d calls started: want the first 2 slow ones and fast-0", n)
 	}
-	mu.Unlock()
-	close(release)
+	// Each finished slow call lets exactly the next queued one start, in order.
 	var done []completion
+	for i := 0; i < 5; i++ {
+		close(release[fmt.Sprintf("slow-%d", i)])
+		want := min(3+i+1, 6)
+		waitUntil(t, func() bool { return startedN() == want })
+		done = append(done, d.take()...)
+	}
 	waitUntil(t, func() bool { done = append(done, d.take()...); return len(done) == 5 })
 	mu.Lock()
-	defer mu.Unlock()
-	var slowOrder []string
-	for _, p := range started {
-		if p != "fast-0" {
-			slowOrder = append(slowOrder, p)
-		}
-	}
-	for i, p := range slowOrder {
-		if p != fmt.Sprintf("slow-%d", i) && i >= 2 { // the first two start together
-			t.Fatalf("queued calls started out of order: %v", slowOrder)
+	queuedOrder := started[3:]
+	mu.Unlock()
+	for i, p := range queuedOrder {
+		if want := fmt.Sprintf("slow-%d", i+2); p != want {
+			t.Fatalf("queued calls started %v, want slow-2, slow-3, slow-4 in order", queuedOrder)
 		}
 	}
 	if d.perPSPMax["slow"] != 2 {
