@@ -64,8 +64,8 @@ function lineChart(container, series, opts) {
   const root = svg("svg", { viewBox: `0 0 ${W} ${H}` });
   const all = series.flatMap((s) => s.points);
   const xs = all.map((p) => p[0]);
-  let x0 = Math.min(...xs), x1 = Math.max(...xs);
-  if (!all.length) { x1 = Date.now(); x0 = x1 - 60000; }
+  let x0 = opts.xMin ?? Math.min(...xs), x1 = opts.xMax ?? Math.max(...xs);
+  if (!all.length && opts.xMin === undefined) { x1 = Date.now(); x0 = x1 - 60000; }
   if (x1 === x0) x1 = x0 + 1000;
   const yMax = Math.max(1e-9, ...all.map((p) => p[1])) * 1.1;
   const sx = (x) => L + ((x - x0) / (x1 - x0)) * (W - L - R);
@@ -188,7 +188,11 @@ function healthCell(p) {
     return el("td", { "data-field": "health" }, el("span", { class: "dot " + cls }), text);
   }
   const td = el("td", { "data-field": "health" });
-  for (const h of p.health) {
+  // The whole account, then only the narrower scopes that are not healthy:
+  // a healthy currency or network scope says nothing the account's line
+  // does not.
+  const shown = p.health.filter((h) => !h.scope || h.scope === "*" || !/^healthy$/i.test(h.state));
+  for (const h of shown) {
     const cls = /^(up|healthy|closed)$/i.test(h.state) ? "ok" : /^(down|open|unhealthy)$/i.test(h.state) ? "bad" : "warn";
     const scope = h.scope && h.scope !== "*" ? h.scope + ": " : "";
     const window = h.window_calls ? " (" + fmtPct(h.failure_rate) + " failing)" : "";
@@ -253,7 +257,9 @@ async function refreshConfig() {
 
 async function refreshCharts() {
   try {
-    const [report, tl] = await Promise.all([getJSON("api/charts/psps"), getJSON("api/charts/timeline")]);
+    // The report over the configured window; the timeline over the last
+    // five minutes, in five-second buckets.
+    const [report, tl] = await Promise.all([getJSON("api/charts/psps"), getJSON("api/charts/timeline?minutes=5")]);
     $("charts-window").textContent = "whole cluster, since " + fmtTime(report.from);
     barChart($("ch-psps"), report.psps.map((p) => ({
       label: p.psp,
@@ -274,7 +280,7 @@ async function refreshCharts() {
       series.push({ name: psp + " attempts/s", color: pspColor(psp), points: s.attempts });
       series.push({ name: psp + " errors/s", color: pspColor(psp), dashed: true, points: s.errors });
     }
-    lineChart($("ch-timeline"), series, { height: 220 });
+    lineChart($("ch-timeline"), series, { height: 220, xMin: Date.parse(tl.from), xMax: Date.now() });
     const body = $("ch-table").tBodies[0];
     body.replaceChildren(...report.psps.map((p) => el("tr", { "data-psp": p.psp },
       el("td", {}, p.psp),
