@@ -2,7 +2,6 @@ package bench
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"strings"
 	"time"
@@ -128,6 +127,8 @@ type SinkConfiguration struct {
 	ClickHouse string `yaml:"clickhouse"`
 	// Rows is how many AttemptRecorded records pre-fill payments.attempts.
 	Rows int `yaml:"rows"`
+	// BatchSize is the sink's analytics.batch_size (0: its default).
+	BatchSize int `yaml:"batch_size"`
 	// Partitions is the partition count of every topic.
 	Partitions int32 `yaml:"partitions"`
 	// Timeout bounds the load; a sink that does not finish is an error.
@@ -157,6 +158,9 @@ func (c SinkConfiguration) Validate() error {
 	if c.Rows <= 0 {
 		errs = append(errs, config.Errorf("rows", "must be > 0"))
 	}
+	if c.BatchSize < 0 {
+		errs = append(errs, config.Errorf("batch_size", "must be >= 0"))
+	}
 	if c.Partitions <= 0 {
 		errs = append(errs, config.Errorf("partitions", "must be > 0"))
 	}
@@ -168,6 +172,3 @@ func (c SinkConfiguration) Validate() error {
 	}
 	return errors.Join(errs...)
 }
-
-// errorf is fmt.Errorf prefixed with the package name.
-func errorf(format string, args ...any) error { return fmt.Errorf("bench: "+format, args...) }

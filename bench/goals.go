@@ -199,27 +199,7 @@ func (r *AllReport) Write(w io.Writer) error {
 	}
 	var b strings.Builder
 	b.WriteString("\ngoals (issue 8; 2-core machine):\n\n")
-	writeGoalTable(&b, rows)
+	writeTable(&b, rows, len(rows[0]))
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-// writeGoalTable writes rows left-aligned.
-func writeGoalTable(b *strings.Builder, rows [][]string) {
-	widths := map[int]int{}
-	for _, row := range rows {
-		for i, cell := range row {
-			widths[i] = max(widths[i], len([]rune(cell)))
-		}
-	}
-	for _, row := range rows {
-		var line strings.Builder
-		for i, cell := range row {
-			line.WriteString("  " + cell)
-			if i < len(row)-1 {
-				line.WriteString(strings.Repeat(" ", widths[i]-len([]rune(cell))))
-			}
-		}
-		b.WriteString(line.String() + "\n")
-	}
 }

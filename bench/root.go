@@ -59,6 +59,9 @@ import (
 // idPrefix prefixes every benchmark payment id ("bench-0000042").
 const idPrefix = "bench"
 
+// errorf is fmt.Errorf prefixed with the package name.
+func errorf(format string, args ...any) error { return fmt.Errorf("bench: "+format, args...) }
+
 // Run runs one scenario and returns its report. progress receives a line
 // about once per ProgressInterval while it runs, and stderr the workers'
 // stderr (when Worker is set).

@@ -277,9 +277,9 @@ func TestValidate(t *testing.T) {
 		t.Errorf("default sink configuration: %v", err)
 	}
 	bad := DefaultSinkConfiguration()
-	bad.ClickHouse, bad.Rows = "nowhere", 0
-	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "clickhouse") || !strings.Contains(err.Error(), "rows") {
-		t.Errorf("sink Validate() = %v, want errors naming clickhouse and rows", err)
+	bad.ClickHouse, bad.Rows, bad.BatchSize = "nowhere", 0, -1
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "clickhouse") || !strings.Contains(err.Error(), "rows") || !strings.Contains(err.Error(), "batch_size") {
+		t.Errorf("sink Validate() = %v, want errors naming clickhouse, rows and batch_size", err)
 	}
 }
 
@@ -322,6 +322,13 @@ func TestAddedLatency(t *testing.T) {
 	}
 	if (percentiles(nil) != Latency{}) {
 		t.Error("percentiles of nothing is not zero")
+	}
+	// ack 100 → fetched 150 → call 400..1000 → committed 1100, and a
+	// payment whose call never ended is left out of AfterCall only.
+	ph := phases(stamps{100, 100}, stamps{150, 120}, stamps{400, 300}, stamps{1000, 0}, stamps{1100, 0})
+	if ph.Fetch.Samples != 2 || ph.Fetch.Max != 50 || ph.BeforeCall.Samples != 2 || ph.BeforeCall.Max != 250 ||
+		ph.AfterCall.Samples != 1 || ph.AfterCall.P50 != 100 {
+		t.Errorf("phases = %+v", ph)
 	}
 }
 

@@ -41,13 +41,17 @@ type SinkReport struct {
 // Write prints the report.
 func (r *SinkReport) Write(w io.Writer) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "scenario: ClickHouse sink at %s, %d attempts pre-filled on %d partitions (at %.0f/s)\n\n",
-		r.Configuration.ClickHouse, r.Configuration.Rows, r.Configuration.Partitions, r.FillRate)
+	batch := r.Configuration.BatchSize
+	if batch == 0 {
+		batch = analytics.DefaultConfiguration().BatchSize
+	}
+	fmt.Fprintf(&b, "scenario: ClickHouse sink at %s, %d attempts pre-filled on %d partitions (at %.0f/s), batches of up to %d rows\n\n",
+		r.Configuration.ClickHouse, r.Configuration.Rows, r.Configuration.Partitions, r.FillRate, batch)
 	writeTable(&b, [][]string{
 		{"system", "rows/s", "span", "inserts", "CPU s/1k rows"},
 		{"analytics sink", fmt.Sprintf("%.0f", r.Rate), fmt.Sprintf("%.2fs", r.Span.Seconds()), fmt.Sprint(r.Batches),
 			fmt.Sprintf("%.3f", perThousand(r.CPU, r.Rows))},
-	})
+	}, 1)
 	b.WriteString("\nCPU: this process (sink and embedded broker); the ClickHouse server's is not counted\n")
 	b.WriteString(machineLine(r.CPUs, r.LoadStart, r.LoadEnd))
 	_, err := io.WriteString(w, b.String())
@@ -85,6 +89,9 @@ func RunSink(ctx context.Context, cfg SinkConfiguration, progress io.Writer) (*S
 	acfg.ClickHouse.Addr = cfg.ClickHouse
 	acfg.ClickHouse.Database = fmt.Sprintf("payroute_bench_%d", time.Now().UnixNano())
 	acfg.Group = "bench-sink"
+	if cfg.BatchSize > 0 {
+		acfg.BatchSize = cfg.BatchSize
+	}
 	conn, err := analytics.Open(ctx, acfg.ClickHouse)
 	if err != nil {
 		return nil, err

@@ -33,6 +33,7 @@ func benchCommand(args []string) error {
 	sink := fs.Bool("sink", false, "measure the ClickHouse sink's rows/s on a pre-filled payments.attempts instead")
 	sinkRows := fs.Int("sink-rows", sd.Rows, "attempts to pre-fill for --sink and --all")
 	clickhouse := fs.String("clickhouse", sd.ClickHouse, "ClickHouse native address for --sink and --all")
+	sinkBatch := fs.Int("sink-batch", 0, "the sink's analytics.batch_size for --sink and --all (0: its default)")
 	noSink := fs.Bool("no-sink", false, "with --all: skip the ClickHouse sink")
 	all := fs.Bool("all", false, "run every scenario behind the goals of issue 8 and print the goal table")
 	backlogPayments := fs.Int("backlog-payments", bench.DefaultAllConfiguration().BacklogPayments, "with --all: the backlog drained for the peak-RSS goal")
@@ -66,7 +67,7 @@ func benchCommand(args []string) error {
 		cfg.Worker = []string{self, "bench", "--worker"}
 	}
 	scfg := sd
-	scfg.ClickHouse, scfg.Rows, scfg.Partitions = *clickhouse, *sinkRows, int32(*partitions)
+	scfg.ClickHouse, scfg.Rows, scfg.Partitions, scfg.BatchSize = *clickhouse, *sinkRows, int32(*partitions), *sinkBatch
 
 	started := time.Now()
 	defer func() { fmt.Fprintf(os.Stderr, "bench: done in %s\n", time.Since(started).Round(time.Second)) }()
