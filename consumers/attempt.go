@@ -3,6 +3,8 @@ package consumers
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -49,6 +51,12 @@ func (p *Processor) attempt(w *work, src *kgo.Record, st *PaymentState, s step) 
 	if src != nil {
 		in.SourceTopic, in.SourcePartition, in.SourceOffset = src.Topic, src.Partition, src.Offset
 	}
+	for _, h := range w.trace {
+		if in.Trace == nil {
+			in.Trace = map[string]string{}
+		}
+		in.Trace[h.Key] = string(h.Value)
+	}
 	st.Phase, st.InFlight, st.PendingRank = PhaseAttempting, in, 0
 	w.save(st)
 	w.launch = append(w.launch, st.PaymentID)
@@ -94,6 +102,10 @@ func (p *Processor) complete(w *work, c completion) {
 	}
 	in := *st.InFlight
 	st.InFlight = nil
+	w.trace = w.trace[:0]
+	for _, k := range slices.Sorted(maps.Keys(in.Trace)) {
+		w.trace = append(w.trace, kgo.RecordHeader{Key: k, Value: []byte(in.Trace[k])})
+	}
 	s := step{rank: in.Rank, psp: in.PSP, method: in.Method, followUp: in.FollowUp, authorizationReference: in.AuthorizationReference}
 	req := st.Request
 	pm := c.req.PaymentMethod

@@ -7,6 +7,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/payroute/payroute/kafka"
 	"github.com/payroute/payroute/schemas"
 )
 
@@ -24,6 +25,7 @@ type routeReasoner interface{ RouteReason() string }
 // its id is known and it is not a duplicate of a known payment).
 func (p *Processor) handle(w *work, rec *kgo.Record) {
 	w.counts.records++
+	w.trace = kafka.TraceHeaders(rec)
 	switch {
 	case rec.Topic == p.topics.Requested:
 		p.handleRequested(w, rec)

@@ -478,3 +478,23 @@ func TestRedeliveryNeverApprovesTwice(t *testing.T) {
 		t.Fatalf("simulator approvals %d after redelivery, want 1", n)
 	}
 }
+
+// TestTraceContextFollowsThePayment: a request carrying a W3C traceparent
+// gets its attempts and its result in the same trace, across the
+// asynchronous PSP call and a failover.
+func TestTraceContextFollowsThePayment(t *testing.T) {
+	s := newStack(t, nil)
+	const traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	rec := s.request(t, payment("p-traced", "tok_fail_at_psp-a", "psp-a", "psp-b"))
+	rec.Headers = append(rec.Headers, kgo.RecordHeader{Key: "traceparent", Value: []byte(traceparent)})
+	s.publish(t, rec)
+	s.results(t, 1)
+	for _, topic := range []string{s.cluster.Topics().Results, s.cluster.Topics().Attempts, s.cluster.Topics().Retry[2]} {
+		for _, r := range s.readTopicNow(t, topic) {
+			got := producers.HeaderValue(r, "traceparent")
+			if len(got) < 36 || got[3:35] != traceparent[3:35] {
+				t.Errorf("%s record %q has traceparent %q, want trace %s", topic, r.Key, got, traceparent[3:35])
+			}
+		}
+	}
+}

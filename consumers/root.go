@@ -113,6 +113,7 @@ type Processor struct {
 	done   chan struct{}
 	err    error
 	killed atomic.Bool
+	ready  atomic.Bool
 
 	txnMu      sync.Mutex // see transact
 	expireMu   sync.Mutex
@@ -149,6 +150,17 @@ func New(cfg Configuration, cluster *kafka.Cluster, decoder Decoder, records *pr
 
 // Stats are the processor's running counters.
 func (p *Processor) Stats() *Stats { return p.stats }
+
+// Assigned reports whether the processor has been given its partitions
+// (possibly none, when there are more instances than partitions) and
+// restored their state: it is ready to process payments. A rebalance makes
+// it false until the new assignment is restored.
+func (p *Processor) Assigned() bool { return p.ready.Load() }
+
+// InFlight is the number of payments this instance holds that have no
+// final result yet: attempting, on a retry rank, scheduled, held, or
+// waiting for the customer.
+func (p *Processor) InFlight() int { return p.store.Unfinished() }
 
 // Store is the payment state this instance holds.
 func (p *Processor) Store() *Store { return p.store }
@@ -267,6 +279,7 @@ func (p *Processor) assigned(ctx context.Context, cl *kgo.Client, assigned map[s
 		delays = append(delays, d.Topic)
 	}
 	cl.ResumeFetchTopics(delays...)
+	p.ready.Store(true)
 	p.log.Info("partitions assigned", "partitions", parts)
 }
 
@@ -276,6 +289,7 @@ func (p *Processor) revoked(_ context.Context, _ *kgo.Client, revoked map[string
 	p.txnMu.Lock() // wait for an offsetless batch to end (see transact)
 	defer p.txnMu.Unlock()
 	parts := partitionNumbers(revoked)
+	p.ready.Store(false)
 	p.store.Drop(parts...)
 	p.disp.drop(p.store.Owns)
 	p.log.Info("partitions revoked", "partitions", parts)

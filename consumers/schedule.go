@@ -144,6 +144,7 @@ func (p *Processor) handleDelayed(w *work, rec *kgo.Record, _ string) {
 // runScheduled runs a parked retry that became due, or releases a held
 // payment whose PSPs recovered.
 func (p *Processor) runScheduled(w *work, id string) {
+	w.trace = nil
 	st, ok := w.view.get(id)
 	if !ok {
 		return

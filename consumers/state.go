@@ -106,6 +106,9 @@ type InFlight struct {
 	SourcePartition int32  `json:"source_partition"`
 	SourceOffset    int64  `json:"source_offset"`
 	StartedAtMs     int64  `json:"started_at_ms"`
+	// Trace is the trace context of the input that started the attempt,
+	// continued by what its outcome produces.
+	Trace map[string]string `json:"trace,omitempty"`
 }
 
 const stateVersion = 1
@@ -286,6 +289,21 @@ func (s *Store) Attempting(part int32) []*PaymentState {
 		}
 	}
 	return out
+}
+
+// Unfinished counts the payments that have no final result yet.
+func (s *Store) Unfinished() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	n := 0
+	for _, m := range s.parts {
+		for _, st := range m {
+			if st.Phase != PhaseFinal {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // Len is the number of payments held, for metrics and tests.

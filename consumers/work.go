@@ -8,6 +8,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/payroute/payroute/kafka"
+	"github.com/payroute/payroute/producers"
 	"github.com/payroute/payroute/schemas"
 )
 
@@ -21,6 +23,9 @@ type work struct {
 	outs   []*kgo.Record
 	pause  map[topicPartition]time.Time
 	counts counts
+	// trace is the trace context (traceparent...) of the input being
+	// handled, copied onto every record it leads to.
+	trace []kgo.RecordHeader
 	// launch lists payments whose PSP call starts once the batch commits.
 	launch []string
 	// reattempts counts the batch's own scheduled reattempts per card,
@@ -28,7 +33,17 @@ type work struct {
 	reattempts map[string]int
 }
 
-func (w *work) emit(recs ...*kgo.Record) { w.outs = append(w.outs, recs...) }
+// emit adds output records, carrying the trace of the input they come
+// from (unless they carry one of their own, as a dead letter copying its
+// input's headers does).
+func (w *work) emit(recs ...*kgo.Record) {
+	for _, r := range recs {
+		if len(w.trace) > 0 && r.Topic != w.p.topics.State && producers.HeaderValue(r, kafka.TraceParentHeader) == "" {
+			r.Headers = append(r.Headers, w.trace...)
+		}
+	}
+	w.outs = append(w.outs, recs...)
+}
 
 // save records a state change; flushState writes each changed payment's
 // last state of the batch to the changelog.

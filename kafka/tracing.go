@@ -118,3 +118,18 @@ func (TraceHook) OnFetchRecordBuffered(r *kgo.Record) {
 	}
 	r.Context = ExtractTrace(r.Context, r)
 }
+
+// TraceHeaders returns the trace context headers of r (traceparent,
+// tracestate, baggage), for an output that continues r's trace after r
+// itself is gone (a PSP call finishes in a later batch): the processor
+// keeps them with the payment and copies them onto what it produces.
+func TraceHeaders(r *kgo.Record) []kgo.RecordHeader {
+	var out []kgo.RecordHeader
+	for _, h := range r.Headers {
+		switch h.Key {
+		case TraceParentHeader, "tracestate", "baggage":
+			out = append(out, h)
+		}
+	}
+	return out
+}
