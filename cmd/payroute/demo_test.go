@@ -23,7 +23,7 @@ func TestDemoShowsFailoverAwayFromDownedPrimary(t *testing.T) {
 	cfg.Analytics.FlushInterval = 100 * time.Millisecond
 	o := demoOptions{payments: 400, rate: 400, outageFrom: 0.3, outageTo: 0.6, settleAfter: time.Minute,
 		database: cfg.Analytics.ClickHouse.Database}
-	var out, progress bytes.Buffer
+	var out, progress syncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	data, err := runDemo(ctx, cfg, o, &out, &progress)
