@@ -60,6 +60,8 @@ type Configuration struct {
 	// process to, taken when every payment has its result, before the
 	// processor stops.
 	MemProfile string `yaml:"mem_profile"`
+	// Verbose logs the processor's warnings and errors to stderr.
+	Verbose bool `yaml:"verbose"`
 	// Verify reads payments.results back after the run and checks that
 	// every payment has exactly one final result. For a paced run it also
 	// reads payments.requested and payments.attempts to compute the added

@@ -54,6 +54,8 @@ import (
 	"runtime"
 	"sync/atomic"
 	"time"
+
+	"github.com/payroute/payroute/consumers"
 )
 
 // idPrefix prefixes every benchmark payment id ("bench-0000042").
@@ -191,13 +193,14 @@ func (r *runner) run(ctx context.Context, kind, input, output string, publish bo
 		PSPTimeout: cfg.PSPTimeout, InFlight: cfg.InFlight, MaxPollRecords: cfg.MaxPollRecords,
 	}
 	if kind == kindProcessor {
-		s.CPUProfile, s.MemProfile = cfg.CPUProfile, cfg.MemProfile
+		s.CPUProfile, s.MemProfile, s.Verbose = cfg.CPUProfile, cfg.MemProfile, cfg.Verbose
 		if !cfg.Backlog {
 			s.Stamped = cfg.Payments
 		}
 	}
 	if s.MaxPollRecords == 0 {
-		s.MaxPollRecords = 500 // the processor's default, so the pass-throughs poll alike
+		// The processor's default, so that the pass-throughs poll alike.
+		s.MaxPollRecords = consumers.DefaultConfiguration().MaxPollRecords
 	}
 	if r.w.sim != nil {
 		s.SimulatorURL = r.w.sim.URL()
