@@ -149,13 +149,45 @@ func decodeState(b []byte) (*PaymentState, error) {
 // Partitions are loaded on assignment and dropped on revocation; a batch
 // reads through a partView and its changes are applied only once its
 // transaction committed, so an aborted batch leaves no trace here.
+//
+// The payments that the loop looks at on every turn (parked retries, held
+// payments) are indexed apart, so a turn costs what is parked or held, not
+// what is stored.
 type Store struct {
 	mu    sync.RWMutex
 	parts map[int32]map[string]*PaymentState
+	// parked and held index, per partition, payments with a parked retry
+	// (by due time) and held payments (by hold time).
+	parked map[int32]map[string]int64
+	held   map[int32]map[string]int64
 }
 
 // NewStore is an empty store.
-func NewStore() *Store { return &Store{parts: map[int32]map[string]*PaymentState{}} }
+func NewStore() *Store {
+	return &Store{parts: map[int32]map[string]*PaymentState{},
+		parked: map[int32]map[string]int64{}, held: map[int32]map[string]int64{}}
+}
+
+// index files a payment's state in the parked and held indexes.
+func (s *Store) index(part int32, id string, st *PaymentState) {
+	delete(s.parked[part], id)
+	delete(s.held[part], id)
+	if st == nil {
+		return
+	}
+	add := func(m map[int32]map[string]int64, at int64) {
+		if m[part] == nil {
+			m[part] = map[string]int64{}
+		}
+		m[part][id] = at
+	}
+	switch {
+	case st.Phase == PhaseScheduled && st.Scheduled != nil:
+		add(s.parked, st.Scheduled.DueAtMs)
+	case st.Phase == PhaseHeld && st.Request != nil:
+		add(s.held, st.HeldAtMs)
+	}
+}
 
 // Owns reports whether the partition's state is loaded.
 func (s *Store) Owns(part int32) bool {
@@ -178,6 +210,11 @@ func (s *Store) Load(part int32, states map[string]*PaymentState) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.parts[part] = states
+	delete(s.parked, part)
+	delete(s.held, part)
+	for id, st := range states {
+		s.index(part, id, st)
+	}
 }
 
 // Drop forgets partitions that are no longer owned.
@@ -186,6 +223,8 @@ func (s *Store) Drop(parts ...int32) {
 	defer s.mu.Unlock()
 	for _, p := range parts {
 		delete(s.parts, p)
+		delete(s.parked, p)
+		delete(s.held, p)
 	}
 }
 
@@ -205,6 +244,7 @@ func (s *Store) Apply(part int32, changes map[string]*PaymentState) {
 		} else {
 			m[id] = st
 		}
+		s.index(part, id, st)
 	}
 }
 
@@ -213,18 +253,15 @@ func (s *Store) Apply(part int32, changes map[string]*PaymentState) {
 func (s *Store) Scheduled(nowMs int64) (due map[int32][]string, next int64) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	for part, m := range s.parts {
-		for id, st := range m {
-			if st.Phase != PhaseScheduled || st.Scheduled == nil {
-				continue
-			}
-			if st.Scheduled.DueAtMs <= nowMs {
+	for part, m := range s.parked {
+		for id, dueAt := range m {
+			if dueAt <= nowMs {
 				if due == nil {
 					due = map[int32][]string{}
 				}
 				due[part] = append(due[part], id)
-			} else if next == 0 || st.Scheduled.DueAtMs < next {
-				next = st.Scheduled.DueAtMs
+			} else if next == 0 || dueAt < next {
+				next = dueAt
 			}
 		}
 	}
@@ -261,11 +298,9 @@ func (s *Store) Held() []heldPayment {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var out []heldPayment
-	for part, m := range s.parts {
-		for _, st := range m {
-			if st.Phase == PhaseHeld && st.Request != nil {
-				out = append(out, heldPayment{part: part, st: st})
-			}
+	for part, m := range s.held {
+		for id := range m {
+			out = append(out, heldPayment{part: part, st: s.parts[part][id]})
 		}
 	}
 	slices.SortFunc(out, func(a, b heldPayment) int { return cmp.Compare(a.st.HeldAtMs, b.st.HeldAtMs) })

@@ -19,15 +19,22 @@ import (
 // are a few kilobytes; a larger one is cut and fails to parse (psp_error).
 const MaxReplyBytes = 1 << 20
 
+// MaxIdleConnsPerPSP is how many idle connections a connector keeps to its
+// PSP's host.
+const MaxIdleConnsPerPSP = 1024
+
 // NewHTTPClient is the HTTP client connectors use by default: its own
 // transport (so no other package's settings or connection pool leak in),
-// keep-alive with enough idle connections per PSP host for a busy processor,
+// keep-alive with an idle connection kept for every call the processor may
+// have in flight at one PSP (processor.max_in_flight_per_psp defaults to
+// 500; fewer means a burst dials, and for a real PSP handshakes TLS, again),
 // and no client-level timeout: connectors bound each request with a context
 // deadline, whose expiry after the request was written is what makes an
 // attempt in_doubt.
 func NewHTTPClient() *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxIdleConnsPerHost = 64
+	tr.MaxIdleConns = MaxIdleConnsPerPSP * 4
+	tr.MaxIdleConnsPerHost = MaxIdleConnsPerPSP
 	return &http.Client{Transport: tr}
 }
 
