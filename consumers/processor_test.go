@@ -12,6 +12,7 @@ import (
 
 	"github.com/payroute/payroute/consumers"
 	"github.com/payroute/payroute/kafka"
+	"github.com/payroute/payroute/kafka/kafkatest"
 	"github.com/payroute/payroute/producers"
 	"github.com/payroute/payroute/psp"
 	"github.com/payroute/payroute/psp/simulator"
@@ -183,31 +184,7 @@ func (s *stack) request(t *testing.T, p *schemas.PaymentRequested) *kgo.Record {
 // arrived or the deadline passed, and then a little longer to catch extras.
 func (s *stack) readTopic(t *testing.T, topic string, want int) []*kgo.Record {
 	t.Helper()
-	cl, err := s.cluster.NewClient(kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	var out []*kgo.Record
-	deadline := time.Now().Add(20 * time.Second)
-	settle := time.Time{}
-	for time.Now().Before(deadline) {
-		if len(out) >= want && settle.IsZero() {
-			settle = time.Now().Add(300 * time.Millisecond)
-		}
-		if !settle.IsZero() && time.Now().After(settle) {
-			break
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		fs := cl.PollFetches(ctx)
-		cancel()
-		fs.EachRecord(func(r *kgo.Record) { out = append(out, r) })
-	}
-	if len(out) < want {
-		t.Fatalf("%s: got %d records, want %d", topic, len(out), want)
-	}
-	return out
+	return kafkatest.Read(t, s.cluster, topic, kafkatest.AtLeast(want))
 }
 
 // results reads payments.results until want payments have a final result
@@ -222,38 +199,39 @@ func (s *stack) results(t *testing.T, want int) map[string]schemas.PaymentResult
 
 func (s *stack) resultsAndReplays(t *testing.T, want int) (final map[string]schemas.PaymentResult, others []schemas.PaymentResult) {
 	t.Helper()
-	final = map[string]schemas.PaymentResult{}
-	cl, err := s.cluster.NewClient(kgo.ConsumeTopics(s.cluster.Topics().Results), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
+	isFinal := func(r *kgo.Record, res schemas.PaymentResult) bool {
+		return producers.HeaderValue(r, consumers.HeaderReplay) == "" && res.Status != schemas.StatusActionRequired
 	}
-	defer cl.Close()
-	deadline := time.Now().Add(30 * time.Second)
-	var settle time.Time
-	for time.Now().Before(deadline) && (settle.IsZero() || time.Now().Before(settle)) {
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
-			var res schemas.PaymentResult
-			if err := s.serde.Decode(r.Value, &res); err != nil {
-				t.Fatal(err)
-			}
-			if string(r.Key) != res.PaymentID {
-				t.Errorf("result key %q for payment %q", r.Key, res.PaymentID)
-			}
-			if producers.HeaderValue(r, consumers.HeaderReplay) != "" || res.Status == schemas.StatusActionRequired {
-				others = append(others, res)
-				return
-			}
-			if prev, dup := final[res.PaymentID]; dup {
-				t.Errorf("payment %s has two final results: %s then %s", res.PaymentID, prev.Status, res.Status)
-			}
-			final[res.PaymentID] = res
-		})
-		cancel()
-		if len(final) >= want && settle.IsZero() {
-			settle = time.Now().Add(300 * time.Millisecond)
+	decode := func(r *kgo.Record) schemas.PaymentResult {
+		var res schemas.PaymentResult
+		if err := s.serde.Decode(r.Value, &res); err != nil {
+			t.Fatal(err)
 		}
+		return res
+	}
+	recs := kafkatest.Read(t, s.cluster, s.cluster.Topics().Results, func(recs []*kgo.Record) bool {
+		ids := map[string]bool{}
+		for _, r := range recs {
+			if res := decode(r); isFinal(r, res) {
+				ids[res.PaymentID] = true
+			}
+		}
+		return len(ids) >= want
+	})
+	final = map[string]schemas.PaymentResult{}
+	for _, r := range recs {
+		res := decode(r)
+		if string(r.Key) != res.PaymentID {
+			t.Errorf("result key %q for payment %q", r.Key, res.PaymentID)
+		}
+		if !isFinal(r, res) {
+			others = append(others, res)
+			continue
+		}
+		if prev, dup := final[res.PaymentID]; dup {
+			t.Errorf("payment %s has two final results: %s then %s", res.PaymentID, prev.Status, res.Status)
+		}
+		final[res.PaymentID] = res
 	}
 	if len(final) != want {
 		t.Fatalf("got final results for %d payments, want %d", len(final), want)

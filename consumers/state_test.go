@@ -1,7 +1,6 @@
 package consumers_test
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -10,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/payroute/payroute/consumers"
+	"github.com/payroute/payroute/kafka/kafkatest"
 	"github.com/payroute/payroute/producers"
 	"github.com/payroute/payroute/psp/simulator"
 	"github.com/payroute/payroute/router"
@@ -311,19 +311,11 @@ func TestInvariantsUnderRandomPSPBehaviour(t *testing.T) {
 // second final result for any payment.
 func (s *stack) answers(t *testing.T, n int) (final map[string]schemas.PaymentResult, waiting map[string]bool) {
 	t.Helper()
-	final, waiting = map[string]schemas.PaymentResult{}, map[string]bool{}
-	cl, err := s.cluster.NewClient(kgo.ConsumeTopics(s.cluster.Topics().Results), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	deadline := time.Now().Add(60 * time.Second)
-	for len(final)+len(waiting) < n && time.Now().Before(deadline) {
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+	tally := func(recs []*kgo.Record) (map[string]schemas.PaymentResult, map[string]bool) {
+		final, waiting := map[string]schemas.PaymentResult{}, map[string]bool{}
+		for _, r := range recs {
 			if producers.HeaderValue(r, consumers.HeaderReplay) != "" {
-				return
+				continue
 			}
 			var res schemas.PaymentResult
 			if err := s.serde.Decode(r.Value, &res); err != nil {
@@ -331,16 +323,21 @@ func (s *stack) answers(t *testing.T, n int) (final map[string]schemas.PaymentRe
 			}
 			if res.Status == schemas.StatusActionRequired {
 				waiting[res.PaymentID] = true
-				return
+				continue
 			}
 			if prev, dup := final[res.PaymentID]; dup {
 				t.Errorf("payment %s has two final results: %s then %s", res.PaymentID, prev.Status, res.Status)
 			}
 			delete(waiting, res.PaymentID)
 			final[res.PaymentID] = res
-		})
-		cancel()
+		}
+		return final, waiting
 	}
+	recs := kafkatest.Read(t, s.cluster, s.cluster.Topics().Results, func(recs []*kgo.Record) bool {
+		f, w := tally(recs)
+		return len(f)+len(w) >= n
+	})
+	final, waiting = tally(recs)
 	if len(final)+len(waiting) != n {
 		t.Fatalf("%d payments answered (%d final, %d waiting for the customer), want %d", len(final)+len(waiting), len(final), len(waiting), n)
 	}
@@ -361,22 +358,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // readTopicNow reads what a topic holds now, read_committed.
 func (s *stack) readTopicNow(t *testing.T, topic string) []*kgo.Record {
 	t.Helper()
-	cl, err := s.cluster.NewClient(kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	var out []*kgo.Record
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
-		fs := cl.PollFetches(ctx)
-		cancel()
-		if fs.NumRecords() == 0 {
-			return out
-		}
-		fs.EachRecord(func(r *kgo.Record) { out = append(out, r) })
-	}
+	return kafkatest.ReadNow(t, s.cluster, topic)
 }
 
 // TestCardReattemptLimit: a card already reattempted MaxReattempts times in

@@ -20,6 +20,7 @@ import (
 	"github.com/payroute/payroute/analytics"
 	"github.com/payroute/payroute/consumers"
 	"github.com/payroute/payroute/kafka"
+	"github.com/payroute/payroute/kafka/kafkatest"
 	"github.com/payroute/payroute/producers"
 	"github.com/payroute/payroute/psp/simulator"
 	"github.com/payroute/payroute/router"
@@ -152,27 +153,7 @@ func (e *e2e) request(t *testing.T, p *schemas.PaymentRequested) *kgo.Record {
 // arrived (and a moment more, to catch any extra), or fails.
 func (e *e2e) consume(t *testing.T, topic string, want int) []*kgo.Record {
 	t.Helper()
-	cl, err := e.cluster.NewClient(kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	var out []*kgo.Record
-	deadline := time.Now().Add(30 * time.Second)
-	var settle time.Time
-	for time.Now().Before(deadline) && (settle.IsZero() || time.Now().Before(settle)) {
-		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-		cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) { out = append(out, r) })
-		cancel()
-		if len(out) >= want && settle.IsZero() {
-			settle = time.Now().Add(300 * time.Millisecond)
-		}
-	}
-	if len(out) < want {
-		t.Fatalf("%s: %d records, want %d", topic, len(out), want)
-	}
-	return out
+	return kafkatest.Read(t, e.cluster, topic, kafkatest.AtLeast(want))
 }
 
 // waitRows waits until the sink has loaded at least n rows of each table.
