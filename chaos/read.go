@@ -18,8 +18,7 @@ import (
 //
 // Transaction markers are never returned, so a partition whose last offsets
 // are markers, or that holds only aborted data, is done once nothing more
-// comes: the read ends after a second of empty polls, which on an idle
-// broker is the end.
+// comes (see below); on an idle broker that is the end.
 func readTopics(ctx context.Context, cluster *kafka.Cluster, topics []string, committed bool, wait time.Duration, fn func(*kgo.Record)) error {
 	cl, err := cluster.NewClient()
 	if err != nil {
@@ -88,7 +87,14 @@ func readTopics(ctx context.Context, cluster *kafka.Cluster, topics []string, co
 	for _, ps := range remaining {
 		left += len(ps)
 	}
-	for idle := 0; left > 0 && idle < 2; {
+	// A partition counts as seen once it returned a record. The read ends
+	// when every partition reached its end offset, or when every partition
+	// was seen and nothing came for a second (markers at the end), or after
+	// ten seconds of nothing at all (partitions holding only aborted data,
+	// read committed).
+	seen := map[string]map[int32]bool{}
+	unseen := left
+	for idle := 0; left > 0 && (unseen > 0 || idle < 2) && idle < 20; {
 		pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		fs := rd.PollFetches(pctx)
 		cancel()
@@ -102,6 +108,13 @@ func readTopics(ctx context.Context, cluster *kafka.Cluster, topics []string, co
 		idle = 0
 		fs.EachRecord(func(r *kgo.Record) {
 			fn(r)
+			if seen[r.Topic] == nil {
+				seen[r.Topic] = map[int32]bool{}
+			}
+			if _, ok := remaining[r.Topic][r.Partition]; ok && !seen[r.Topic][r.Partition] {
+				seen[r.Topic][r.Partition] = true
+				unseen--
+			}
 			if end, ok := remaining[r.Topic][r.Partition]; ok && r.Offset+1 >= end {
 				delete(remaining[r.Topic], r.Partition)
 				left--

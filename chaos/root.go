@@ -436,13 +436,17 @@ func (h *harness) supervise(ctx context.Context) {
 	h.procs = kept
 	h.procMu.Unlock()
 	for _, inst := range dead {
-		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := inst.proc.Stop(sctx) // leaves the group; returns the error that stopped it
-		cancel()
-		h.rep.processorExit(err)
-		if err := h.addInstance(ctx, inst.id); err != nil {
-			h.o.Logf("chaos: cannot restart processor %s: %v", inst.id, err)
-		}
+		h.faults.bg.Add(1)
+		go func() {
+			defer h.faults.bg.Done()
+			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err := inst.proc.Stop(sctx) // leaves the group; returns the error that stopped it
+			cancel()
+			h.rep.processorExit(err)
+			if err := h.addInstance(ctx, inst.id); err != nil {
+				h.o.Logf("chaos: cannot restart processor %s: %v", inst.id, err)
+			}
+		}()
 	}
 	if h.sinkDie.Load() {
 		h.rep.sinkExits.Add(1)
@@ -509,8 +513,9 @@ publishing:
 		}
 	}
 	h.rep.RunTime = time.Since(start)
-	// Stop the processors gracefully: nothing is written any more while the
-	// topics are checked.
+	// Stop the processors gracefully, restarts in flight included: nothing
+	// is written any more while the topics are checked.
+	h.faults.bg.Wait()
 	h.procMu.Lock()
 	procs := h.procs
 	h.procs = nil
