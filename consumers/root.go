@@ -42,7 +42,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/payroute/payroute/health"
 	"github.com/payroute/payroute/kafka"
@@ -402,12 +404,20 @@ func (p *Processor) drain() error {
 // settled then; if it aborts, they are put back.
 //
 // A batch without input records (finished calls and due retries only)
-// commits no offsets, and the session would then hold itself for 500 ms
+// commits no offsets, so two things the session does for other batches it
+// cannot do. It cannot fence a zombie: the transactional offset commit is
+// what tells an instance that the group moved its partitions on while it
+// was not looking (a missed session, a coordinator failure), and without
+// one a zombie would commit state and results for payments another
+// instance now owns, and make their calls again: the chaos harness caught
+// double approvals that way. So such a batch first proves membership with
+// a generation-checked commit of the offsets already committed (fence),
+// and aborts if that fails. And the session would hold itself for 500 ms
 // after committing (its guard for brokers too old to fence offset fetches,
-// which it cannot rule out without an offset commit to ask). Such a batch
-// needs no offset fencing, so it ends the transaction on the client
-// directly, under txnMu, which the revocation callback also takes: a
-// partition is never handed over while a batch writing its state is open.
+// which it cannot rule out without an offset commit to ask), so the batch
+// ends the transaction on the client directly, under txnMu, which the
+// revocation callback also takes: a partition is never handed over while
+// a batch writing its state is open.
 func (p *Processor) transact(ctx context.Context, fetches kgo.Fetches, due map[int32][]string, done []completion) error {
 	work := context.WithoutCancel(ctx)
 	offsetless := fetches.NumRecords() == 0
@@ -457,6 +467,12 @@ func (p *Processor) transact(ctx context.Context, fetches kgo.Fetches, due map[i
 		p.log.Warn("aborting batch: an output was not written", "err", produceErr)
 		try = kgo.TryAbort
 	}
+	if try == kgo.TryCommit && offsetless {
+		if err := p.fence(work); err != nil {
+			p.log.Warn("aborting batch: this instance is no longer a current member of its group", "err", err)
+			try = kgo.TryAbort
+		}
+	}
 	committed, err := end(try)
 	if err != nil {
 		return fmt.Errorf("end transaction: %w", err)
@@ -496,6 +512,39 @@ func (p *Processor) transact(ctx context.Context, fetches kgo.Fetches, due map[i
 	}
 	p.stats.commit(batch)
 	return nil
+}
+
+// fence proves that this instance is still a current member of its group,
+// owning the partitions it thinks it owns, by committing (outside the
+// transaction) the offsets it already committed, which the coordinator
+// checks against the group's generation. A member the group has moved on
+// from gets an error (illegal generation, unknown member) and must not
+// commit. Having just proved membership, the instance has the group's
+// rebalance timeout before anyone else may own its partitions: ample to
+// end the transaction, one request away.
+func (p *Processor) fence(ctx context.Context) error {
+	cl := p.sess.Client()
+	committed := cl.CommittedOffsets()
+	if len(committed) == 0 {
+		// Nothing was ever committed by this member: nothing it writes can
+		// have been taken over yet either.
+		return nil
+	}
+	var ferr error
+	cl.CommitOffsetsSync(ctx, committed, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+		if err != nil {
+			ferr = err
+			return
+		}
+		for _, t := range resp.Topics {
+			for _, part := range t.Partitions {
+				if err := kerr.ErrorForCode(part.ErrorCode); err != nil && ferr == nil {
+					ferr = fmt.Errorf("%s/%d: %w", t.Topic, part.Partition, err)
+				}
+			}
+		}
+	})
+	return ferr
 }
 
 // resumeDue resumes delay partitions whose parked head record is due.
