@@ -42,9 +42,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/payroute/payroute/health"
 	"github.com/payroute/payroute/kafka"
@@ -410,9 +409,8 @@ func (p *Processor) drain() error {
 // was not looking (a missed session, a coordinator failure), and without
 // one a zombie would commit state and results for payments another
 // instance now owns, and make their calls again: the chaos harness caught
-// double approvals that way. So such a batch first proves membership with
-// a generation-checked commit of the offsets already committed (fence),
-// and aborts if that fails. And the session would hold itself for 500 ms
+// double approvals that way. So such a batch first checks that the group
+// is stable and still lists this member (fence), and aborts if not. And the session would hold itself for 500 ms
 // after committing (its guard for brokers too old to fence offset fetches,
 // which it cannot rule out without an offset commit to ask), so the batch
 // ends the transaction on the client directly, under txnMu, which the
@@ -515,36 +513,36 @@ func (p *Processor) transact(ctx context.Context, fetches kgo.Fetches, due map[i
 }
 
 // fence proves that this instance is still a current member of its group,
-// owning the partitions it thinks it owns, by committing (outside the
-// transaction) the offsets it already committed, which the coordinator
-// checks against the group's generation. A member the group has moved on
-// from gets an error (illegal generation, unknown member) and must not
-// commit. Having just proved membership, the instance has the group's
-// rebalance timeout before anyone else may own its partitions: ample to
-// end the transaction, one request away.
+// owning the partitions it thinks it owns: the group is stable (not in a
+// rebalance) and lists this member. A member the group has moved on from
+// is gone from the list and must not commit. The check only reads: it must
+// not move the group's offsets, which the transactions own. Having just
+// been seen in a stable group, the instance has at least the group's
+// session timeout before anyone else may own its partitions: ample to end
+// the transaction, one request away.
 func (p *Processor) fence(ctx context.Context) error {
 	cl := p.sess.Client()
-	committed := cl.CommittedOffsets()
-	if len(committed) == 0 {
-		// Nothing was ever committed by this member: nothing it writes can
-		// have been taken over yet either.
-		return nil
+	member, _ := cl.GroupMetadata()
+	groups, err := kadm.NewClient(cl).DescribeGroups(ctx, p.cfg.Group)
+	if err != nil {
+		return err
 	}
-	var ferr error
-	cl.CommitOffsetsSync(ctx, committed, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
-		if err != nil {
-			ferr = err
-			return
+	g, ok := groups[p.cfg.Group]
+	if !ok {
+		return fmt.Errorf("group %s not described", p.cfg.Group)
+	}
+	if g.Err != nil {
+		return g.Err
+	}
+	if g.State != "Stable" {
+		return fmt.Errorf("group %s is %s", p.cfg.Group, g.State)
+	}
+	for _, m := range g.Members {
+		if m.MemberID == member {
+			return nil
 		}
-		for _, t := range resp.Topics {
-			for _, part := range t.Partitions {
-				if err := kerr.ErrorForCode(part.ErrorCode); err != nil && ferr == nil {
-					ferr = fmt.Errorf("%s/%d: %w", t.Topic, part.Partition, err)
-				}
-			}
-		}
-	})
-	return ferr
+	}
+	return fmt.Errorf("member %s is no longer in group %s", member, p.cfg.Group)
 }
 
 // resumeDue resumes delay partitions whose parked head record is due.
