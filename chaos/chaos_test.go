@@ -89,7 +89,7 @@ func TestChaos(t *testing.T) {
 		p = LongProfile()
 	}
 	p.ClickHouse = clickHouseAddr(t)
-	runProfile(t, p, Options{}, 10)
+	runProfile(t, p, Options{}, 8)
 }
 
 // TestChaosSecured runs a smaller profile with every Kafka client over TLS

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -89,17 +90,47 @@ func (h *harness) applicable(k Kind) bool {
 	return true
 }
 
-// inject draws and applies one fault.
+// inject applies one fault: each kind with a weight once first, in an
+// order drawn from the seed, so that every run covers them all; then kinds
+// drawn by weight.
 func (h *harness) inject(ctx context.Context) {
-	k := h.pick()
-	for i := 0; i < 10 && !h.applicable(k); i++ {
+	k, ok := h.firstOfKind()
+	if !ok {
 		k = h.pick()
-	}
-	if !h.applicable(k) {
-		return
+		for i := 0; i < 10 && !h.applicable(k); i++ {
+			k = h.pick()
+		}
+		if !h.applicable(k) {
+			return
+		}
 	}
 	detail := h.apply(ctx, k)
 	h.rep.fault(k, detail)
+}
+
+// firstOfKind takes the next applicable kind not injected yet.
+func (h *harness) firstOfKind() (Kind, bool) {
+	h.faultMu.Lock()
+	if h.uncovered == nil {
+		for _, k := range Kinds {
+			if h.p.Weights[k] > 0 {
+				h.uncovered = append(h.uncovered, k)
+			}
+		}
+		h.faultRNG.Shuffle(len(h.uncovered), func(i, j int) { h.uncovered[i], h.uncovered[j] = h.uncovered[j], h.uncovered[i] })
+	}
+	pending := append([]Kind(nil), h.uncovered...)
+	h.faultMu.Unlock()
+	for _, k := range pending {
+		// applicable takes the processors' lock: never under faultMu.
+		if h.applicable(k) {
+			h.faultMu.Lock()
+			h.uncovered = slices.DeleteFunc(h.uncovered, func(u Kind) bool { return u == k })
+			h.faultMu.Unlock()
+			return k, true
+		}
+	}
+	return "", false
 }
 
 var errDropped = errors.New("chaos: connection dropped")

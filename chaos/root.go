@@ -156,9 +156,10 @@ type harness struct {
 	relay   *Relay
 	sinkDie atomic.Bool // the sink logged that it stopped
 
-	faultRNG *mrand.Rand
-	faultMu  sync.Mutex
-	faults   faultState
+	faultRNG  *mrand.Rand
+	faultMu   sync.Mutex
+	uncovered []Kind // kinds not injected yet (see inject); guarded by faultMu
+	faults    faultState
 
 	published atomic.Int64
 	planned   []planItem
