@@ -65,12 +65,22 @@ func (c *Cluster) NewGroupTransactSession(opts ...kgo.Opt) (*kgo.GroupTransactSe
 	return kgo.NewGroupTransactSession(c.Opts(opts...)...)
 }
 
+// MaxRecordBatchBytes is the largest record batch payroute's clients
+// produce (kgo.ProducerBatchMaxBytes, set by Opts): franz-go's default and
+// Kafka's former max.message.bytes default (current brokers and kfake
+// accept 1048588 by default). A record that does not fit in a batch
+// of this size on its own fails with kerr.MessageTooLarge before it reaches
+// a broker, so anything payroute writes, dead letters of oversized input
+// included, must stay within it (see producers.Records.DeadLetter).
+const MaxRecordBatchBytes int32 = 1_000_012
+
 // Opts are the cluster's client options followed by opts.
 func (c *Cluster) Opts(opts ...kgo.Opt) []kgo.Opt {
 	base := []kgo.Opt{
 		kgo.SeedBrokers(c.seeds...),
 		kgo.ClientID(c.cfg.ClientID),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerBatchMaxBytes(MaxRecordBatchBytes),
 		kgo.RequestTimeoutOverhead(c.cfg.RequestTimeout),
 		kgo.ProduceRequestTimeout(c.cfg.RequestTimeout),
 		kgo.WithHooks(TraceHook{}),

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -23,16 +24,31 @@ import (
 // contract with whoever drains the DLQ.
 const (
 	HeaderDLQReason    = "payroute.dlq.reason"   // short machine code, e.g. "invalid_field"
-	HeaderDLQError     = "payroute.dlq.error"    // human-readable error
+	HeaderDLQError     = "payroute.dlq.error"    // human-readable error, at most MaxDLQErrorBytes
 	HeaderDLQField     = "payroute.dlq.field"    // the offending field, when known
 	HeaderSourceTopic  = "payroute.source.topic" // where the record was read
 	HeaderSourcePart   = "payroute.source.partition"
 	HeaderSourceOffset = "payroute.source.offset"
 	HeaderEventType    = "payroute.event.type" // the Avro record name of the value
-	// HeaderDLQWithheld is set, to "card_data", when the value was not copied
-	// because it carries what looks like a card number.
+	// HeaderDLQWithheld is set when the value was not copied: to
+	// WithheldCardData or WithheldOversized.
 	HeaderDLQWithheld = "payroute.dlq.withheld"
 )
+
+// Values of HeaderDLQWithheld.
+const (
+	// WithheldCardData: the value carries what looks like a card number.
+	WithheldCardData = "card_data"
+	// WithheldOversized: the dead letter would not fit in
+	// kafka.MaxRecordBatchBytes with the value.
+	WithheldOversized = "oversized"
+)
+
+// MaxDLQErrorBytes bounds the payroute.dlq.error and payroute.dlq.field
+// headers. Decoder errors can quote the input (goavro's messages include
+// the offending value), and a header as large as the record it explains
+// could itself push the dead letter over the size limit.
+const MaxDLQErrorBytes = 1024
 
 // Records builds the Kafka records of payroute's outputs.
 type Records struct {
@@ -91,30 +107,108 @@ func (r *Records) Requested(p *schemas.PaymentRequested) (*kgo.Record, error) {
 
 // DeadLetter copies a bad input record, key, value and headers untouched, to
 // payments.dlq with why it was refused. The raw bytes are kept so the record
-// can be inspected or replayed once the producer is fixed. The one exception
-// is a value refused because it carries what looks like a card number
-// (schemas.ErrCardData): copying it would spread the card number to the DLQ,
-// so the value is withheld and only the reason and source offsets are kept.
+// can be inspected or replayed once the producer is fixed. The exceptions:
+//
+//   - A value refused because it carries what looks like a card number
+//     (schemas.ErrCardData) is withheld (WithheldCardData): copying it
+//     would spread the card number to the DLQ.
+//   - A value that would make the dead letter larger than
+//     kafka.MaxRecordBatchBytes is withheld (WithheldOversized). A topic
+//     may accept larger records than payroute produces, and the reason
+//     headers add to the record's size: a dead letter that cannot be
+//     produced fails the processor's batch, which then reads the same
+//     record again, forever. If even without the value it would not fit
+//     (a key or headers near the limit), the source's headers are dropped
+//     too, then its key; the reason and the source offsets always stay.
+//
+// The error and the field are cut to MaxDLQErrorBytes.
 func (r *Records) DeadLetter(src *kgo.Record, reason, field string, cause error) *kgo.Record {
-	headers := append([]kgo.RecordHeader(nil), src.Headers...)
-	value := src.Value
+	dl := &kgo.Record{Topic: r.topics.DLQ, Key: src.Key, Value: src.Value}
+	copied := src.Headers
+	withheld := ""
 	if errors.Is(cause, schemas.ErrCardData) {
-		value = nil
-		headers = append(headers, kgo.RecordHeader{Key: HeaderDLQWithheld, Value: []byte("card_data")})
+		dl.Value, withheld = nil, WithheldCardData
 	}
-	headers = append(headers,
-		kgo.RecordHeader{Key: HeaderDLQReason, Value: []byte(reason)},
-		kgo.RecordHeader{Key: HeaderSourceTopic, Value: []byte(src.Topic)},
-		kgo.RecordHeader{Key: HeaderSourcePart, Value: []byte(strconv.Itoa(int(src.Partition)))},
-		kgo.RecordHeader{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(src.Offset, 10))},
-	)
+	ours := []kgo.RecordHeader{
+		{Key: HeaderDLQReason, Value: []byte(reason)},
+		{Key: HeaderSourceTopic, Value: []byte(src.Topic)},
+		{Key: HeaderSourcePart, Value: []byte(strconv.Itoa(int(src.Partition)))},
+		{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(src.Offset, 10))},
+	}
 	if cause != nil {
-		headers = append(headers, kgo.RecordHeader{Key: HeaderDLQError, Value: []byte(cause.Error())})
+		ours = append(ours, kgo.RecordHeader{Key: HeaderDLQError, Value: []byte(clip(cause.Error(), MaxDLQErrorBytes))})
 	}
 	if field != "" {
-		headers = append(headers, kgo.RecordHeader{Key: HeaderDLQField, Value: []byte(field)})
+		ours = append(ours, kgo.RecordHeader{Key: HeaderDLQField, Value: []byte(clip(field, MaxDLQErrorBytes))})
 	}
-	return &kgo.Record{Topic: r.topics.DLQ, Key: src.Key, Value: value, Headers: headers}
+	build := func() {
+		dl.Headers = make([]kgo.RecordHeader, 0, len(copied)+1+len(ours))
+		dl.Headers = append(dl.Headers, copied...)
+		if withheld != "" {
+			dl.Headers = append(dl.Headers, kgo.RecordHeader{Key: HeaderDLQWithheld, Value: []byte(withheld)})
+		}
+		dl.Headers = append(dl.Headers, ours...)
+	}
+	build()
+	if fits(dl) {
+		return dl
+	}
+	if withheld == "" {
+		withheld = WithheldOversized
+	}
+	dl.Value = nil
+	build()
+	if !fits(dl) {
+		copied = nil
+		build()
+	}
+	if !fits(dl) {
+		dl.Key = nil
+	}
+	return dl
+}
+
+// fits says whether rec, alone in a record batch, stays within
+// kafka.MaxRecordBatchBytes as franz-go counts it before producing.
+func fits(rec *kgo.Record) bool {
+	return batchBytesBound(rec) <= int(kafka.MaxRecordBatchBytes)
+}
+
+// batchBytesBound is an upper bound of the size of a record batch holding
+// rec alone (Kafka's record batch v2, which franz-go compares with
+// kgo.ProducerBatchMaxBytes): the batch header, then the record's fields
+// with every length and delta varint counted at its widest, so that any
+// timestamp or position in the batch is covered.
+func batchBytesBound(rec *kgo.Record) int {
+	const (
+		// array length 4, base offset 8, batch length 4, leader epoch 4,
+		// magic 1, CRC 4, attributes 2, last offset delta 4, first and max
+		// timestamps 8+8, producer id 8, producer epoch 2, base sequence 4,
+		// record count 4
+		batchHeader = 65
+		varint      = 5  // widest zig-zag varint of an int32
+		varlong     = 10 // widest zig-zag varint of an int64
+		attributes  = 1
+	)
+	n := batchHeader + varint + attributes + varlong + varint + // length, attributes, timestamp and offset deltas
+		varint + len(rec.Key) + varint + len(rec.Value) + varint // key, value, header count
+	for _, h := range rec.Headers {
+		n += varint + len(h.Key) + varint + len(h.Value)
+	}
+	return n
+}
+
+// clip cuts s to at most n bytes, on a UTF-8 boundary, marking the cut.
+func clip(s string, n int) string {
+	const mark = "…(truncated)"
+	if len(s) <= n {
+		return s
+	}
+	cut := n - len(mark)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + mark
 }
 
 // HeaderValue returns the value of the last header named key, or "".

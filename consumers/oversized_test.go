@@ -1,0 +1,89 @@
+package consumers_test
+
+import (
+	"bytes"
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/payroute/payroute/producers"
+	"github.com/payroute/payroute/schemas"
+)
+
+// TestOversizedRequestIsDeadLettered: a request bigger than payroute may
+// produce (a topic whose max.message.bytes an operator raised lets it in)
+// is refused like any bad input: its dead letter withholds the value,
+// which would not fit, keeps the key, the reason and the source, and the
+// payment behind it is processed. Copying the value made the dead letter
+// too large to produce, so the processor aborted the batch and read the
+// same record again, forever.
+func TestOversizedRequestIsDeadLettered(t *testing.T) {
+	s := newStack(t, nil)
+	topics := s.cluster.Topics()
+	big := int32(4 << 20)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	limit := strconv.Itoa(int(big))
+	resp, err := kadm.NewClient(s.client).AlterTopicConfigs(ctx,
+		[]kadm.AlterConfig{{Op: kadm.SetConfig, Name: "max.message.bytes", Value: &limit}}, topics.Requested)
+	if err == nil {
+		_, err = resp.On(topics.Requested, nil)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	upstream, err := s.cluster.NewClient(kgo.ProducerBatchMaxBytes(big))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer upstream.Close()
+	garbage := bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef}, 1_500_000/4)
+	bad := &kgo.Record{Topic: topics.Requested, Key: []byte("p-oversized"), Value: garbage,
+		Headers: []kgo.RecordHeader{{Key: "origin", Value: []byte("upstream")}}}
+	if err := upstream.ProduceSync(ctx, bad).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	// The next payment on the same partition: a poisoned partition would
+	// never reach it.
+	partitioner := kgo.StickyKeyPartitioner(nil).ForTopic(topics.Requested)
+	var next *kgo.Record
+	for i := 0; next == nil; i++ {
+		rec := s.request(t, payment("p-oversized-next-"+strconv.Itoa(i), "tok_approve", "psp-a", "psp-b"))
+		if int32(partitioner.Partition(rec, int(s.kcfg.Partitions))) == bad.Partition {
+			next = rec
+		}
+	}
+	s.publish(t, next)
+	if next.Partition != bad.Partition {
+		t.Fatalf("the next payment went to partition %d, not %d", next.Partition, bad.Partition)
+	}
+
+	dlq := s.readTopic(t, topics.DLQ, 1)
+	if len(dlq) != 1 {
+		t.Fatalf("%d dead letters, want 1", len(dlq))
+	}
+	dl := dlq[0]
+	if dl.Value != nil || string(dl.Key) != "p-oversized" ||
+		producers.HeaderValue(dl, producers.HeaderDLQWithheld) != "oversized" ||
+		producers.HeaderValue(dl, producers.HeaderDLQReason) == "" ||
+		producers.HeaderValue(dl, producers.HeaderSourceTopic) != topics.Requested ||
+		producers.HeaderValue(dl, producers.HeaderSourcePart) != strconv.Itoa(int(bad.Partition)) ||
+		producers.HeaderValue(dl, producers.HeaderSourceOffset) != strconv.FormatInt(bad.Offset, 10) ||
+		producers.HeaderValue(dl, "origin") != "upstream" {
+		t.Fatalf("dead letter: key %q, %d value bytes, headers %v", dl.Key, len(dl.Value), dl.Headers)
+	}
+	if n := len(producers.HeaderValue(dl, producers.HeaderDLQError)); n == 0 || n > 1024 {
+		t.Fatalf("error header of %d bytes", n)
+	}
+	results := s.results(t, 2)
+	if res := results[string(next.Key)]; res.Status != schemas.StatusApproved {
+		t.Fatalf("the payment behind the oversized record: %s (%s)", res.Status, res.Reason)
+	}
+	if res := results["p-oversized"]; res.Status != schemas.StatusRejected || res.Reason == "" {
+		t.Fatalf("the oversized record: %s (%q), want REJECTED with a reason", res.Status, res.Reason)
+	}
+}
