@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/payroute/payroute/kafka"
+	"github.com/payroute/payroute/producers"
 	"github.com/payroute/payroute/schemas"
 )
 
@@ -167,7 +168,7 @@ func (p *Processor) decodeRetry(w *work, rec *kgo.Record) (*schemas.AttemptFaile
 		// foreign writer. The payment was accepted and must still end.
 		p.deadLetter(w, rec, reason, "", err)
 		if st, ok := w.view.get(string(rec.Key)); ok && st.Phase != PhaseFinal {
-			p.finish(w, st, schemas.StatusFailed, nil, "retry record unreadable: "+err.Error())
+			p.finish(w, st, schemas.StatusFailed, nil, "retry record unreadable: "+producers.ErrorText(err))
 		}
 		return nil, nil, false
 	}
@@ -193,8 +194,11 @@ func (p *Processor) decodeRetry(w *work, rec *kgo.Record) (*schemas.AttemptFaile
 // An id that already belongs to a payment gets no REJECTED: that payment's
 // one final result is its own.
 func (p *Processor) reject(w *work, rec *kgo.Record, req *schemas.PaymentRequested, paymentID, reason, field string, cause error) {
+	// Error text can quote the input, card numbers and huge keys included:
+	// bound and redact it wherever it goes, logs and results alike.
+	causeText := producers.ErrorText(cause)
 	p.log.Warn("payment rejected", "payment_id", paymentID, "reason", reason, "field", field,
-		"topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "err", cause)
+		"topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "err", causeText)
 	p.deadLetter(w, rec, reason, field, cause)
 	if paymentID == "" {
 		return
@@ -213,7 +217,7 @@ func (p *Processor) reject(w *work, rec *kgo.Record, req *schemas.PaymentRequest
 	}
 	st := &PaymentState{PaymentID: paymentID, Request: &base, Operation: base.Operation,
 		AmountMinor: base.AmountMinor, Currency: base.Currency}
-	res := p.newResult(w, st, schemas.StatusRejected, reason+": "+cause.Error())
+	res := p.newResult(w, st, schemas.StatusRejected, reason+": "+causeText)
 	res.Class = schemas.ClassInvalidRequest
 	p.publishFinal(w, st, res)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -85,5 +86,38 @@ func TestOversizedRequestIsDeadLettered(t *testing.T) {
 	}
 	if res := results["p-oversized"]; res.Status != schemas.StatusRejected || res.Reason == "" {
 		t.Fatalf("the oversized record: %s (%q), want REJECTED with a reason", res.Status, res.Reason)
+	}
+}
+
+// TestHugeMismatchedKeyIsRejected: a request whose key is not its
+// payment_id is refused with an error that quotes the key. A key of
+// control bytes, which quoting quadruples, made the REJECTED result's
+// reason larger than a record may be: the result could not be produced
+// and the partition stopped there. The reason is bounded now.
+func TestHugeMismatchedKeyIsRejected(t *testing.T) {
+	s := newStack(t, nil)
+	rec := s.request(t, payment("p-key-mismatch", "tok_approve", "psp-a", "psp-b"))
+	rec.Key = bytes.Repeat([]byte{1}, 300_000)
+	s.publish(t, rec)
+	partitioner := kgo.StickyKeyPartitioner(nil).ForTopic(rec.Topic)
+	var next *kgo.Record
+	for i := 0; next == nil; i++ {
+		r := s.request(t, payment("p-after-mismatch-"+strconv.Itoa(i), "tok_approve", "psp-a", "psp-b"))
+		if int32(partitioner.Partition(r, int(s.kcfg.Partitions))) == rec.Partition {
+			next = r
+		}
+	}
+	s.publish(t, next)
+
+	results := s.results(t, 2)
+	if res := results[string(next.Key)]; res.Status != schemas.StatusApproved {
+		t.Fatalf("the payment behind the mismatched key: %s (%s)", res.Status, res.Reason)
+	}
+	res := results["p-key-mismatch"]
+	if res.Status != schemas.StatusRejected || !strings.HasPrefix(res.Reason, "key_mismatch: ") || len(res.Reason) > 2*producers.MaxDLQErrorBytes {
+		t.Fatalf("the mismatched key: %s, reason of %d bytes", res.Status, len(res.Reason))
+	}
+	if dlq := s.readTopic(t, s.cluster.Topics().DLQ, 1); len(dlq) != 1 || !bytes.Equal(dlq[0].Key, rec.Key) {
+		t.Fatalf("%d dead letters", len(dlq))
 	}
 }

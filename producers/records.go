@@ -45,9 +45,10 @@ const (
 )
 
 // MaxDLQErrorBytes bounds the payroute.dlq.error and payroute.dlq.field
-// headers. Decoder errors can quote the input (goavro's messages include
-// the offending value), and a header as large as the record it explains
-// could itself push the dead letter over the size limit.
+// headers, and error text in other outputs (ErrorText). Decoder errors can
+// quote the input (goavro's messages include the offending value), and a
+// header as large as the record it explains could itself push the dead
+// letter over the size limit.
 const MaxDLQErrorBytes = 1024
 
 // Records builds the Kafka records of payroute's outputs.
@@ -74,13 +75,28 @@ func (r *Records) record(topic, key, eventType string, v any) (*kgo.Record, erro
 	}, nil
 }
 
+// Free text in outputs (a result's reason, an attempt's message) comes from
+// error messages and PSP answers, which can quote a card number: the
+// records below carry it through schemas.RedactPAN. The caller's value is
+// left as it is.
+
 // Result is the final result of a payment on payments.results.
 func (r *Records) Result(res *schemas.PaymentResult) (*kgo.Record, error) {
+	if red := schemas.RedactPAN(res.Reason); red != res.Reason {
+		c := *res
+		c.Reason = red
+		res = &c
+	}
 	return r.record(r.topics.Results, res.PaymentID, "PaymentResult", res)
 }
 
 // Attempt is one AttemptRecorded on payments.attempts.
 func (r *Records) Attempt(a *schemas.AttemptRecorded) (*kgo.Record, error) {
+	if red := schemas.RedactPAN(a.Message); red != a.Message {
+		c := *a
+		c.Message = red
+		a = &c
+	}
 	return r.record(r.topics.Attempts, a.PaymentID, "AttemptRecorded", a)
 }
 
@@ -90,13 +106,22 @@ func (r *Records) Retry(f *schemas.AttemptFailed) (*kgo.Record, error) {
 	if !ok {
 		return nil, fmt.Errorf("no retry topic for rank %d", f.NextRank)
 	}
-	return r.record(topic, f.PaymentID, "AttemptFailed", f)
+	return r.record(topic, f.PaymentID, "AttemptFailed", redactFailed(f))
 }
 
 // ScheduledRetry is an AttemptFailed on a delay tier topic: a retry that
 // must not run before f.DueAtMs.
 func (r *Records) ScheduledRetry(topic string, f *schemas.AttemptFailed) (*kgo.Record, error) {
-	return r.record(topic, f.PaymentID, "AttemptFailed", f)
+	return r.record(topic, f.PaymentID, "AttemptFailed", redactFailed(f))
+}
+
+func redactFailed(f *schemas.AttemptFailed) *schemas.AttemptFailed {
+	if red := schemas.RedactPAN(f.Message); red != f.Message {
+		c := *f
+		c.Message = red
+		return &c
+	}
+	return f
 }
 
 // Requested is a PaymentRequested on payments.requested, as an upstream
@@ -121,7 +146,8 @@ func (r *Records) Requested(p *schemas.PaymentRequested) (*kgo.Record, error) {
 //     (a key or headers near the limit), the source's headers are dropped
 //     too, then its key; the reason and the source offsets always stay.
 //
-// The error and the field are cut to MaxDLQErrorBytes.
+// The error and the field are cut to MaxDLQErrorBytes, and any card number
+// in them is redacted (schemas.RedactPAN): errors can quote the input.
 func (r *Records) DeadLetter(src *kgo.Record, reason, field string, cause error) *kgo.Record {
 	dl := &kgo.Record{Topic: r.topics.DLQ, Key: src.Key, Value: src.Value}
 	copied := src.Headers
@@ -136,10 +162,10 @@ func (r *Records) DeadLetter(src *kgo.Record, reason, field string, cause error)
 		{Key: HeaderSourceOffset, Value: []byte(strconv.FormatInt(src.Offset, 10))},
 	}
 	if cause != nil {
-		ours = append(ours, kgo.RecordHeader{Key: HeaderDLQError, Value: []byte(clip(cause.Error(), MaxDLQErrorBytes))})
+		ours = append(ours, kgo.RecordHeader{Key: HeaderDLQError, Value: []byte(ErrorText(cause))})
 	}
 	if field != "" {
-		ours = append(ours, kgo.RecordHeader{Key: HeaderDLQField, Value: []byte(clip(field, MaxDLQErrorBytes))})
+		ours = append(ours, kgo.RecordHeader{Key: HeaderDLQField, Value: []byte(safeText(field))})
 	}
 	build := func() {
 		dl.Headers = make([]kgo.RecordHeader, 0, len(copied)+1+len(ours))
@@ -196,6 +222,21 @@ func batchBytesBound(rec *kgo.Record) int {
 		n += varint + len(h.Key) + varint + len(h.Value)
 	}
 	return n
+}
+
+// ErrorText is how payroute writes an error's text into its outputs (a
+// dead letter's headers, a REJECTED result's reason, logs): at most
+// MaxDLQErrorBytes, card numbers redacted. Errors can quote their input
+// (a decoder the bytes it choked on, a key check the key), so the raw text
+// can be as large as a record and hold a card number.
+func ErrorText(err error) string { return safeText(err.Error()) }
+
+// safeText is s cut to MaxDLQErrorBytes with its card numbers redacted:
+// before the cut, so that no number is cut to a prefix that no longer
+// looks like one, and after it, since a cut through a longer digit run
+// can leave one that does.
+func safeText(s string) string {
+	return schemas.RedactPAN(clip(schemas.RedactPAN(s), MaxDLQErrorBytes))
 }
 
 // clip cuts s to at most n bytes, on a UTF-8 boundary, marking the cut.

@@ -1,5 +1,7 @@
 package schemas
 
+import "strings"
+
 // ContainsPAN reports whether s contains something that looks like a primary
 // account number (a card number): a run of 13 to 19 digits, written either
 // without separators or in groups separated by single spaces or dashes
@@ -22,12 +24,51 @@ package schemas
 // topics and tables. A network token (DPAN) also matches, deliberately: it is
 // card-number shaped and belongs in the vault, referenced by a vault token.
 func ContainsPAN(s string) bool {
-	var groups [][2]int // [start, end) of digit groups in the current run
-	flush := func() bool {
-		found := runContainsPAN(s, groups)
-		groups = groups[:0]
-		return found
+	found := false
+	findPANs(s, func(int, int) bool {
+		found = true
+		return false
+	})
+	return found
+}
+
+// Redacted replaces each card number RedactPAN finds.
+const Redacted = "[redacted]"
+
+// RedactPAN returns s with every card number ContainsPAN would find
+// replaced by Redacted, separators included ("4111 1111 ..." as a whole),
+// so that ContainsPAN(RedactPAN(s)) is false. It is for free text that
+// payroute writes but does not control: error messages (goavro's quote
+// the values they choke on), PSP messages, anything that ends up in a
+// dead letter's headers, a result's reason or a log line. Text without a
+// card number is returned as is.
+//
+// Why the result holds no card number: runs are searched from their first
+// group on, and each card number found is the shortest from the earliest
+// group that starts one. Every sequence of whole groups that survives the
+// replacement lies between two replaced spans (or a span and the run's
+// end), and was checked, without a match, before the replacement.
+func RedactPAN(s string) string {
+	var b strings.Builder
+	last := 0
+	findPANs(s, func(start, end int) bool {
+		b.WriteString(s[last:start])
+		b.WriteString(Redacted)
+		last = end
+		return true
+	})
+	if b.Len() == 0 {
+		return s
 	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// findPANs calls found with the [start, end) byte span of each card number
+// in s (see ContainsPAN), in order and without overlaps, while found
+// returns true.
+func findPANs(s string, found func(start, end int) bool) {
+	var groups [][2]int // [start, end) of digit groups in the current run
 	for i := 0; i < len(s); {
 		if !isDigit(s[i]) {
 			i++
@@ -43,17 +84,19 @@ func ContainsPAN(s string) bool {
 			i++
 			continue
 		}
-		if flush() {
-			return true
+		if !runPANs(s, groups, found) {
+			return
 		}
+		groups = groups[:0]
 	}
-	return false
 }
 
-// runContainsPAN checks every contiguous sequence of whole groups.
-func runContainsPAN(s string, groups [][2]int) bool {
+// runPANs checks every contiguous sequence of whole groups of one run,
+// from each first group the shortest first, and goes on after each match.
+// It returns false once found does.
+func runPANs(s string, groups [][2]int, found func(start, end int) bool) bool {
 	var digits [19]byte
-	for first := range groups {
+	for first := 0; first < len(groups); first++ {
 		n := 0
 		for last := first; last < len(groups); last++ {
 			g := s[groups[last][0]:groups[last][1]]
@@ -62,11 +105,15 @@ func runContainsPAN(s string, groups [][2]int) bool {
 			}
 			n += copy(digits[n:], g)
 			if n >= 13 && digits[0] >= '2' && luhnValid(digits[:n]) {
-				return true
+				if !found(groups[first][0], groups[last][1]) {
+					return false
+				}
+				first = last // go on after the match
+				break
 			}
 		}
 	}
-	return false
+	return true
 }
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
