@@ -154,7 +154,7 @@ func TestSinkSurvivesClickHouseOutage(t *testing.T) {
 			t.Errorf("%s: %d rows, want exactly %d", table, n, want)
 		}
 	}
-	if n := count(t, direct, "SELECT sum(payments) FROM "+direct.table("payments_minute")); n != uint64(len(results)) {
-		t.Errorf("payments_minute counts %d payments, want exactly %d", n, len(results))
+	if n := count(t, direct, "SELECT sum(payments) FROM "+direct.table("final_payments_minute")); n != uint64(len(results)) {
+		t.Errorf("final_payments_minute counts %d payments, want exactly %d", n, len(results))
 	}
 }

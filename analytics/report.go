@@ -32,8 +32,13 @@ type ReportData struct {
 	// period, most often first choice first.
 	PSPs []PSPStats
 	// Statuses counts the payments finalized in the period by status, in
-	// the order of schemas.Statuses.
+	// the order of schemas.Statuses. ACTION_REQUIRED is not among them: it
+	// is not final.
 	Statuses []StatusCount
+	// ActionRequired counts the ACTION_REQUIRED results published in the
+	// period: payments that waited for their customer, some of them ended
+	// since (and so in Payments too), the others still waiting.
+	ActionRequired int64
 	// Attempts and Payments are the totals.
 	Attempts, Payments int64
 	// Hops are the failover flows between PSPs, most frequent first.
@@ -204,12 +209,16 @@ FROM `+c.table("psp_latency_minute")+opts.where("minute")+` GROUP BY psp`, func(
 		return nil, fmt.Errorf("report latency: %w", err)
 	}
 	statuses := map[schemas.Status]int64{}
-	if err := scan(ctx, c, `SELECT psp, status, sum(payments) FROM `+c.table("payments_minute")+opts.where("minute")+`
+	if err := scan(ctx, c, `SELECT psp, status, sum(payments), sum(results) FROM `+c.table("final_payments_minute")+opts.where("minute")+`
 GROUP BY psp, status`, func(r scanner) error {
 		var name, status string
-		var n uint64
-		if err := r.Scan(&name, &status, &n); err != nil {
+		var n, results uint64
+		if err := r.Scan(&name, &status, &n, &results); err != nil {
 			return err
+		}
+		if schemas.Status(status) == schemas.StatusActionRequired {
+			d.ActionRequired += int64(results)
+			return nil
 		}
 		statuses[schemas.Status(status)] += int64(n)
 		if name == "" { // rejected before any PSP was tried

@@ -29,6 +29,7 @@ func WriteHTML(w io.Writer, d *ReportData) error {
 		Title:    "payroute report",
 		Period:   describePeriod(d.Options),
 		Payments: d.Payments,
+		Waiting:  d.ActionRequired,
 		Approved: d.Status("APPROVED"),
 		Attempts: d.Attempts,
 		Rate:     pct(ratio(d.Status("APPROVED"), d.Payments)),
@@ -51,7 +52,7 @@ func WriteHTML(w io.Writer, d *ReportData) error {
 
 type htmlPage struct {
 	Title, Period, Rate, Failover, Bucket string
-	Payments, Approved, Attempts          int64
+	Payments, Approved, Attempts, Waiting int64
 	Success, Flows, Cost                  template.HTML
 	Header                                []string
 	Rows                                  [][]string
@@ -119,7 +120,8 @@ svg text { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif;
 <tr><th>status</th><th>payments</th></tr>
 {{range .Statuses}}<tr><td>{{.Status}}</td><td>{{.Payments}}</td></tr>
 {{end}}<tr><td><b>total</b></td><td><b>{{.Payments}}</b></td></tr>
-</table>
+{{if .Waiting}}<tr><td>ACTION_REQUIRED results (not final)</td><td>{{.Waiting}}</td></tr>
+{{end}}</table>
 </body>
 </html>
 `))

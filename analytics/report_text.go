@@ -50,7 +50,11 @@ func WriteText(w io.Writer, d *ReportData) error {
 	for _, s := range d.Statuses {
 		fmt.Fprintf(&b, "  %s %d", s.Status, s.Payments)
 	}
-	fmt.Fprintf(&b, "  (total %d)\n", d.Payments)
+	fmt.Fprintf(&b, "  (total %d)", d.Payments)
+	if d.ActionRequired > 0 {
+		fmt.Fprintf(&b, "; ACTION_REQUIRED results (not final) %d", d.ActionRequired)
+	}
+	b.WriteString("\n")
 
 	if len(d.Hops) > 0 {
 		b.WriteString("\nfailover flows:\n")

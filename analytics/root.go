@@ -13,6 +13,9 @@
 // reject, are counted, logged and skipped: both result topics carry only
 // payroute's own outputs, and blocking analytics on foreign data would help
 // nobody.
+// Results republished for duplicate requests (producers.HeaderReplay) are
+// counted and skipped too: they copy a result already loaded, and the
+// per-minute payment counts (migration 0005) must see each result once.
 //
 // # Exactly once
 //

@@ -10,6 +10,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/payroute/payroute/producers"
 	"github.com/payroute/payroute/schemas"
 )
 
@@ -179,7 +180,13 @@ func (s *Sink) add(ctx context.Context, b *batch, rec *kgo.Record) error {
 		case *schemas.AttemptRecorded:
 			b.attempts = append(b.attempts, attemptRow{a: e, src: src})
 		case *schemas.PaymentResult:
-			b.payments = append(b.payments, paymentRow{p: e, src: src})
+			if producers.HeaderValue(rec, producers.HeaderReplay) != "" {
+				// The answer to a duplicate request: a copy of a result
+				// already loaded, not a result (migration 0005).
+				s.stats.replays.Add(1)
+			} else {
+				b.payments = append(b.payments, paymentRow{p: e, src: src})
+			}
 		case *schemas.PaymentRequested:
 			if err := e.Validate(); err != nil {
 				// The processor rejects it (REJECTED result, DLQ): there is

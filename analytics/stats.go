@@ -21,6 +21,10 @@ type Stats struct {
 	// Invalid is the number of payment requests that decoded but that the
 	// processor rejects (not loaded: there is no payment to analyse).
 	Invalid int64
+	// Replays is the number of results republished for duplicate requests
+	// (producers.HeaderReplay): copies of results already loaded, not
+	// loaded again.
+	Replays int64
 	// Duplicates counts records delivered again that ClickHouse (or the
 	// batch) already held, or that belonged to a partition revoked since
 	// they were fetched; none of them was inserted.
@@ -36,7 +40,7 @@ type Stats struct {
 
 type counters struct {
 	attempts, payments, requests, batches, committed atomic.Int64
-	skipped, invalid, duplicates                     atomic.Int64
+	skipped, invalid, replays, duplicates            atomic.Int64
 	insertErrors, commitErrors                       atomic.Int64
 	migrated                                         atomic.Bool
 }
@@ -50,6 +54,7 @@ func (c *counters) snapshot() Stats {
 		Committed:        c.committed.Load(),
 		Skipped:          c.skipped.Load(),
 		Invalid:          c.invalid.Load(),
+		Replays:          c.replays.Load(),
 		Duplicates:       c.duplicates.Load(),
 		InsertErrors:     c.insertErrors.Load(),
 		CommitErrors:     c.commitErrors.Load(),

@@ -41,10 +41,12 @@ func (s scope) attempts(w *world) []*schemas.AttemptRecorded {
 	return out
 }
 
+// results are the final results in scope: an ACTION_REQUIRED result waits
+// for the customer and ends no payment (final_payments_minute).
 func (s scope) results(w *world) []*schemas.PaymentResult {
 	var out []*schemas.PaymentResult
 	for _, r := range w.results {
-		if s.has(r.MerchantID, r.CompletedAtMs) {
+		if r.Status != schemas.StatusActionRequired && s.has(r.MerchantID, r.CompletedAtMs) {
 			out = append(out, r)
 		}
 	}

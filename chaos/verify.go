@@ -43,7 +43,7 @@ func (h *harness) verify(ctx context.Context) error {
 	// Results, as a downstream read_committed consumer sees them.
 	finals := map[string][]schemas.PaymentResult{}
 	resultIDs := map[string]bool{}
-	var results int
+	var results, finalResults int
 	err := readTopics(ctx, h.cluster, []string{topics.Results}, true, openTxnWait, func(r *kgo.Record) {
 		results++
 		var res schemas.PaymentResult
@@ -61,6 +61,7 @@ func (h *harness) verify(ctx context.Context) error {
 		case res.Status == schemas.StatusActionRequired:
 			rep.ActionRequired++
 		default:
+			finalResults++
 			finals[res.PaymentID] = append(finals[res.PaymentID], res)
 		}
 	})
@@ -222,7 +223,11 @@ func (h *harness) verify(ctx context.Context) error {
 		}
 		if err := h.verifyClickHouse(ctx, map[string]uint64{
 			"attempts": uint64(attempts), "requests": uint64(validRequests), "payments": uint64(len(resultIDs)),
-			"psp_minute attempts": uint64(attempts), "payments_minute results": uint64(results),
+			"psp_minute attempts": uint64(attempts),
+			// The sink does not load replays; ACTION_REQUIRED counts as a
+			// result but not as a payment.
+			"final_payments_minute results":  uint64(results - rep.Replays),
+			"final_payments_minute payments": uint64(finalResults),
 		}); err != nil {
 			return err
 		}
@@ -271,10 +276,11 @@ func (h *harness) openDirect(ctx context.Context) (*analytics.Conn, error) {
 //   - payments: one row per payment with a result (the table is a
 //     ReplacingMergeTree by payment_id: a payment's ACTION_REQUIRED and a
 //     duplicate request's replay collapse into its final row at merges);
-//   - psp_minute counts every attempt record once, payments_minute every
-//     result record once (the views see every inserted block, so a record
-//     inserted twice would count twice there even after the raw tables
-//     merged the copies).
+//   - psp_minute counts every attempt record once, final_payments_minute
+//     every result record but replays once, and every final result once as
+//     a payment (the views see every inserted block, so a record inserted
+//     twice would count twice there even after the raw tables merged the
+//     copies).
 func (h *harness) verifyClickHouse(ctx context.Context, want map[string]uint64) error {
 	conn, err := h.openDirect(ctx)
 	if err != nil {
@@ -287,7 +293,8 @@ func (h *harness) verifyClickHouse(ctx context.Context, want map[string]uint64) 
 		{"requests", "SELECT count() FROM " + db + ".requests"},
 		{"payments", "SELECT uniqExact(payment_id) FROM " + db + ".payments"},
 		{"psp_minute attempts", "SELECT sum(attempts) FROM " + db + ".psp_minute"},
-		{"payments_minute results", "SELECT sum(payments) FROM " + db + ".payments_minute"},
+		{"final_payments_minute results", "SELECT sum(results) FROM " + db + ".final_payments_minute"},
+		{"final_payments_minute payments", "SELECT sum(payments) FROM " + db + ".final_payments_minute"},
 	}
 	deadline := time.Now().Add(h.p.Settle)
 	lastLog := time.Now()

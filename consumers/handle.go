@@ -12,9 +12,9 @@ import (
 	"github.com/payroute/payroute/schemas"
 )
 
-// Header set on a result that answers a duplicate request by republishing
-// the result already published for that payment.
-const HeaderReplay = "payroute.replay"
+// HeaderReplay is set on a result that answers a duplicate request by
+// republishing the result already published for that payment.
+const HeaderReplay = producers.HeaderReplay
 
 // routeReasoner is the router's typed refusal; the processor needs only its
 // machine-readable reason.

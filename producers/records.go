@@ -35,6 +35,12 @@ const (
 	HeaderDLQWithheld = "payroute.dlq.withheld"
 )
 
+// HeaderReplay is set on a result that answers a duplicate request by
+// republishing the result already published for that payment (value
+// "duplicate_request"): a copy, not a second result. Consumers that count
+// results skip it (the analytics sink does).
+const HeaderReplay = "payroute.replay"
+
 // Values of HeaderDLQWithheld.
 const (
 	// WithheldCardData: the value carries what looks like a card number.

@@ -6,7 +6,7 @@
 --   fee_minor           fees of all those attempts: approvals, and
 --                       declines where the PSP charges for them
 --   approved_payments   payments whose final, approving attempt was at the
---                       PSP (payments_minute, status APPROVED)
+--                       PSP (final_payments_minute, status APPROVED)
 --   cost_per_approved   fee_minor / approved_payments: what one approved
 --                       payment costs at this PSP, its declines included
 --   fee_per_attempt     fee_minor / attempts
@@ -38,7 +38,7 @@ FROM
         toUInt64(0) AS n_attempts,
         toInt64(0) AS n_fee,
         sum(payments) AS n_approved
-    FROM {{.DB}}.payments_minute
+    FROM {{.DB}}.final_payments_minute
     WHERE {{.Period "minute"}} AND {{.Merchant "merchant_id"}} AND status = 'APPROVED'
     GROUP BY psp, currency
 )

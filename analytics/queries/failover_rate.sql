@@ -57,7 +57,7 @@ FROM
         toUInt64(0) AS n_out,
         sum(payments) AS n_payments,
         sum(failed_over) AS n_failed_over
-    FROM {{.DB}}.payments_minute
+    FROM {{.DB}}.final_payments_minute
     WHERE {{.Period "minute"}} AND {{.Merchant "merchant_id"}} AND first_psp != ''
     GROUP BY first_psp
 )

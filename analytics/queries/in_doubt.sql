@@ -7,7 +7,7 @@
 -- later attempt with that key, also started in the period, whose class is
 -- not in_doubt (approved, declined, or psp_error "not processed", which may
 -- then fail over).
--- One row per PSP, from the raw attempts and payments_minute:
+-- One row per PSP, from the raw attempts and final_payments_minute:
 --   attempts            attempts started in the period
 --   in_doubt_attempts   of those, in doubt
 --   in_doubt_rate       in_doubt_attempts / attempts
@@ -97,7 +97,7 @@ FROM
 ANY LEFT JOIN
 (
     SELECT psp, sumIf(payments, status = 'IN_DOUBT') AS in_doubt_payments
-    FROM {{.DB}}.payments_minute
+    FROM {{.DB}}.final_payments_minute
     WHERE {{.Period "minute"}} AND {{.Merchant "merchant_id"}}
     GROUP BY psp
 ) USING (psp)

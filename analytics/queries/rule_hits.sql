@@ -1,6 +1,6 @@
 -- rule_hits: which routing rules decided payments, per configuration version
 --
--- One row per configuration version and rule, from payments_minute (every
+-- One row per configuration version and rule, from final_payments_minute (every
 -- final result records the version and the rule of its routing decision):
 --   config_version   the router configuration version
 --   rule_id          the rule that matched: a rule's id, "default",
@@ -35,8 +35,8 @@ FROM
         if(status = 'APPROVED', payments, toUInt64(0)) AS n_approved,
         attempts AS n_attempts,
         failed_over AS n_failed_over
-    FROM {{.DB}}.payments_minute
-    WHERE {{.Period "minute"}} AND {{.Merchant "merchant_id"}}
+    FROM {{.DB}}.final_payments_minute
+    WHERE {{.Period "minute"}} AND {{.Merchant "merchant_id"}} AND payments > 0
 )
 GROUP BY config_version, rule_id
 ORDER BY config_version, rule_id

@@ -16,7 +16,7 @@
 --   uplift_rate            net_rate - first_attempt_rate
 -- A rate whose denominator is 0 is 0. Attempts count by the minute they
 -- started (psp_minute), payments by the minute their final result was
--- published (payments_minute); payments rejected before any PSP (no
+-- published (final_payments_minute); payments rejected before any PSP (no
 -- first_psp) are left out.
 SELECT
     psp,
@@ -52,7 +52,7 @@ FROM
         toUInt64(0) AS n_first_approved,
         sum(payments) AS n_payments,
         sumIf(payments, status = 'APPROVED') AS n_net_approved
-    FROM {{.DB}}.payments_minute
+    FROM {{.DB}}.final_payments_minute
     WHERE {{.Period "minute"}} AND {{.Merchant "merchant_id"}} AND first_psp != ''
     GROUP BY first_psp
 )
