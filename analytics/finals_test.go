@@ -103,3 +103,32 @@ func TestFinalPaymentsMinuteCountsEachPaymentOnce(t *testing.T) {
 		}
 	}
 }
+
+// The REJECTED result of an undecodable request has no request time: its
+// time_to_final_ms is 0 (unknown), not the time since 1970, and so is that
+// of a result stamped before its request.
+func TestTimeToFinalOfUnknownRequestTimeIsZero(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	e := newEnv(t)
+	c := openTest(t, cfg)
+	a := attempt("m-1", "ttf-ok", 1, "psp-a", "", schemas.ClassNone, base)
+	ok := result(schemas.StatusApproved, a)
+	skewed := result(schemas.StatusApproved, attempt("m-1", "ttf-skewed", 1, "psp-a", "", schemas.ClassNone, base))
+	skewed.RequestedAtMs = skewed.CompletedAtMs + 1000
+	events := []any{a, ok, undecodedRejection("ttf-undecoded", base), skewed}
+	e.publish(t, events...)
+	s := e.startSink(t, cfg)
+	waitFor(t, 30*time.Second, "all records committed", func() bool { return s.Stats().Committed == int64(len(events)) })
+	for id, want := range map[string]uint64{
+		"ttf-ok": uint64(ok.CompletedAtMs - ok.RequestedAtMs), "ttf-undecoded": 0, "ttf-skewed": 0,
+	} {
+		var got uint64
+		if err := c.QueryRow(context.Background(), "SELECT time_to_final_ms FROM "+c.table("payments")+" WHERE payment_id = ?", id).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("%s: time_to_final_ms %d, want %d", id, got, want)
+		}
+	}
+}

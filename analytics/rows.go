@@ -100,10 +100,25 @@ var paymentColumns = []column[paymentRow]{
 	{"requested_at_ms", func(r *paymentRow) any { return u64(r.p.RequestedAtMs) }},
 	{"completed_at", func(r *paymentRow) any { return dateTime(r.p.CompletedAtMs) }},
 	{"completed_at_ms", func(r *paymentRow) any { return u64(r.p.CompletedAtMs) }},
-	{"time_to_final_ms", func(r *paymentRow) any { return u64(r.p.CompletedAtMs - r.p.RequestedAtMs) }},
+	{"time_to_final_ms", func(r *paymentRow) any { return timeToFinal(r.p) }},
 	{"source_topic", func(r *paymentRow) any { return r.src.Topic }},
 	{"source_partition", func(r *paymentRow) any { return r.src.Partition }},
 	{"source_offset", func(r *paymentRow) any { return u64(r.src.Offset) }},
+}
+
+// timeToFinal is the time_to_final_ms of a result: from the request to the
+// result, or 0 when the request time is unknown. A request that could not
+// be decoded has none (its REJECTED result carries requested_at_ms 0), and
+// completed_at_ms - 0 would be a duration of half a century that swamps
+// every average; a result completed before its request (clocks apart) has
+// no meaningful duration either. 0 therefore means unknown: aggregates and
+// queries count only rows with requested_at_ms > 0 and completed_at_ms >=
+// requested_at_ms (migration 0005).
+func timeToFinal(p *schemas.PaymentResult) uint64 {
+	if p.RequestedAtMs <= 0 || p.CompletedAtMs < p.RequestedAtMs {
+		return 0
+	}
+	return uint64(p.CompletedAtMs - p.RequestedAtMs)
 }
 
 // requestRow is one row of <database>.requests.
