@@ -35,7 +35,7 @@ func (p *Processor) restore(ctx context.Context, parts []int32) (map[int32]map[s
 		if err != nil {
 			// A state this build cannot read must stop the instance, not be
 			// skipped: skipping would forget a payment.
-			return fmt.Errorf("offset %d: %w", r.Offset, err)
+			return fmt.Errorf("offset %d: %w: %w", r.Offset, errStateUnreadable, err)
 		}
 		out[r.Partition][st.PaymentID] = st
 		return nil
@@ -48,14 +48,17 @@ func (p *Processor) restore(ctx context.Context, parts []int32) (map[int32]map[s
 }
 
 // readToEnd reads the given partitions of a topic (all of them when parts is
-// nil) from their start to their last stable offset, calling fn for every
+// nil) from their start to their end as it was when the read began, once
+// every transaction open then has ended (stableEnds), calling fn for every
 // committed data record in order, and returns the offset after the last
 // record of each partition, where a reader tailing the topic continues.
 //
 // It reads read_committed, so records of transactions that aborted (a batch
 // cut short by a crash or a rebalance) are never seen, and it keeps control
 // records: a partition whose log ends in a commit marker has no data record
-// at its end offset, and the marker is how the reader knows it got there.
+// at its end offset, and the marker is how the reader knows it got there;
+// where the last record is one of an aborted transaction, never delivered,
+// the first record past it (its abort marker at the latest) tells.
 // Compaction may leave offset gaps; they are harmless since the reader stops
 // on offsets, not counts.
 func readToEnd(ctx context.Context, cluster *kafka.Cluster, topic string, parts []int32, fn func(*kgo.Record) error) (map[int32]int64, error) {
@@ -120,7 +123,12 @@ func readToEnd(ctx context.Context, cluster *kafka.Cluster, topic string, parts 
 		}
 		fetches.EachRecord(func(r *kgo.Record) {
 			last, ok := want[r.Partition]
-			if !ok || ferr != nil {
+			if !ok || ferr != nil || r.Offset > last {
+				// Beyond the end the caller was promised (written after
+				// the read began), or of a partition already read: the
+				// caller's tailing reader, starting at the returned end,
+				// has it.
+				delete(want, r.Partition)
 				return
 			}
 			if !r.Attrs.IsControl() {
@@ -140,23 +148,33 @@ func readToEnd(ctx context.Context, cluster *kafka.Cluster, topic string, parts 
 	return next, nil
 }
 
-// stableEnds returns the end offsets of the partitions once no transaction
-// is open on them (last stable offset = high watermark). A transaction the
-// previous owner committed may still be writing its markers when the new
-// owner starts; reading only to the last stable offset then would miss its
-// changes while the group offsets it committed already count, and the new
-// owner would skip inputs whose state it never saw. So it waits: for markers
-// that is milliseconds; for a crashed owner's open transaction, until the
-// broker aborts it (processor.transaction_timeout).
+// stableEnds returns, for each partition, its high watermark once every
+// transaction open on it when the call began has ended (the last stable
+// offset reached that high watermark). A transaction the previous owner
+// committed may still be writing its markers when the new owner starts;
+// reading only to the last stable offset then would miss its changes while
+// the group offsets it committed already count, and the new owner would
+// skip inputs whose state it never saw. So it waits: for markers that is
+// milliseconds; for a crashed owner's open transaction, until the broker
+// aborts it (processor.transaction_timeout).
+//
+// Transactions that begin after the call began are not waited for: on a
+// topic every instance writes to (payments.reattempts), some transaction
+// is open at almost any moment, and waiting for none at all could take
+// as long as the instances keep working. What they write lies beyond the
+// returned offsets, for a tailing reader to pick up.
 func stableEnds(ctx context.Context, adm *kadm.Client, topic string, parts []int32) (kadm.ListedOffsets, error) {
+	high, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("list end offsets of %s: %w", topic, err)
+	}
+	if err := high.Error(); err != nil {
+		return nil, fmt.Errorf("list end offsets of %s: %w", topic, err)
+	}
 	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
 		stable, err := adm.ListCommittedOffsets(ctx, topic)
 		if err != nil {
 			return nil, fmt.Errorf("list stable offsets of %s: %w", topic, err)
-		}
-		high, err := adm.ListEndOffsets(ctx, topic)
-		if err != nil {
-			return nil, fmt.Errorf("list end offsets of %s: %w", topic, err)
 		}
 		open := false
 		stable.Each(func(o kadm.ListedOffset) {
@@ -168,7 +186,7 @@ func stableEnds(ctx context.Context, adm *kadm.Client, topic string, parts []int
 			}
 		})
 		if !open {
-			return stable, nil
+			return high, nil
 		}
 		select {
 		case <-ctx.Done():
