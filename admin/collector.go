@@ -35,6 +35,8 @@ var (
 		"Retries scheduled through the delay tiers (retry rules).")
 	descAborted = desc("payroute_transactions_aborted_total",
 		"Processor batches whose Kafka transaction aborted (they are processed again).")
+	descRestarts = desc("payroute_processor_restarts_total",
+		"Times the processor restarted its Kafka session after an error it could not retry in place (the log says which).")
 	descPayments = desc("payroute_payments_total",
 		"Payment results published, by status (ACTION_REQUIRED counts when published; the payment's final result counts again).",
 		"status")
@@ -68,7 +70,7 @@ var (
 func (c sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descCommitted, descAttempts, descFailovers, descDeadLettered, descDuplicates, descScheduled,
-		descAborted, descPayments, descInFlight, descAssigned, descSinkRows, descSinkBatches,
+		descAborted, descRestarts, descPayments, descInFlight, descAssigned, descSinkRows, descSinkBatches,
 		descSinkSkipped, descSinkInsertErrors, descSinkCommitted, descHealth, descHealthTransitions,
 		descHealthProbes, descHealthReordered, descConfig,
 	} {
@@ -91,6 +93,7 @@ func (c sourceCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descDuplicates, s.Duplicates())
 		counter(descScheduled, s.Scheduled())
 		counter(descAborted, s.Aborted())
+		counter(descRestarts, s.Restarts())
 		results := s.Results()
 		// Every status is exported from the start, so rate() and alerts
 		// see a 0 before the first result of a status.

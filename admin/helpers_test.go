@@ -23,9 +23,9 @@ import (
 
 // fakeCounters are processor counters a test sets.
 type fakeCounters struct {
-	mu                                                                 sync.Mutex
-	committed, attempts, failovers, dead, duplicates, scheduled, abort int64
-	results                                                            map[schemas.Status]int64
+	mu                                                                           sync.Mutex
+	committed, attempts, failovers, dead, duplicates, scheduled, abort, restarts int64
+	results                                                                      map[schemas.Status]int64
 }
 
 func (f *fakeCounters) get(p *int64) int64 { f.mu.Lock(); defer f.mu.Unlock(); return *p }
@@ -38,6 +38,7 @@ func (f *fakeCounters) DeadLettered() int64 {
 func (f *fakeCounters) Duplicates() int64 { return f.get(&f.duplicates) }
 func (f *fakeCounters) Scheduled() int64  { return f.get(&f.scheduled) }
 func (f *fakeCounters) Aborted() int64    { return f.get(&f.abort) }
+func (f *fakeCounters) Restarts() int64   { return f.get(&f.restarts) }
 func (f *fakeCounters) Results() map[schemas.Status]int64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -59,6 +59,7 @@ type Counters interface {
 	Duplicates() int64
 	Scheduled() int64
 	Aborted() int64
+	Restarts() int64
 	Results() map[schemas.Status]int64
 }
 

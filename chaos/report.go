@@ -42,8 +42,10 @@ type Report struct {
 	Faults, BrokerHits map[Kind]int
 	// FaultLog is every fault in order, with its offset from the start.
 	FaultLog []string
-	// ProcessorExits are the errors that stopped a processor's run loop
-	// (each followed by a supervised restart), by error text.
+	// ProcessorExits are the errors that stopped a processor for good
+	// (each followed by a supervised restart), by error text. Errors a
+	// processor recovers from by restarting its Kafka session are only
+	// counted (consumers.Stats.Restarts), and printed.
 	ProcessorExits map[string]int
 	// ClickHouse compares the tables with the topics ("attempts: 1200 rows,
 	// 1200 records"); empty without ClickHouse.
@@ -55,9 +57,9 @@ type Report struct {
 	// Violations are the broken guarantees; a correct run has none.
 	Violations []string
 
-	start                                                        time.Time
-	mu                                                           sync.Mutex
-	startFailures, publishRetries, sinkExits, actions, connDrops atomic.Int64
+	start                                                                         time.Time
+	mu                                                                            sync.Mutex
+	startFailures, publishRetries, sinkExits, actions, connDrops, sessionRestarts atomic.Int64
 }
 
 func newReport(p Profile) *Report {
@@ -149,6 +151,9 @@ func (r *Report) String() string {
 	fmt.Fprintf(&b, "faults injected: %d: %s\n", total, strings.Join(fs, ", "))
 	fmt.Fprintf(&b, "processor starts retried %d, publish retries %d, sink exits %d\n",
 		r.startFailures.Load(), r.publishRetries.Load(), r.sinkExits.Load())
+	if n := r.sessionRestarts.Load(); n > 0 {
+		fmt.Fprintf(&b, "processor kafka sessions restarted after an error: %d\n", n)
+	}
 	if len(r.ProcessorExits) > 0 {
 		fmt.Fprintf(&b, "processor run loops stopped by an error (restarted): %s\n", countList(r.ProcessorExits))
 	}

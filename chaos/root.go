@@ -373,13 +373,13 @@ func (h *harness) addInstance(ctx context.Context, id string) error {
 		h.procMu.Unlock()
 	}
 	inst := &instance{id: id}
-	log := slog.New(&watchHandler{inner: h.log.Handler(), onStop: func() { inst.dead.Store(true) }, stopMsg: "processor stopped",
-		stopPrefix: "cannot restore payment state"})
+	log := h.log
 	for attempt := 0; ; attempt++ {
 		proc, err := consumers.New(processorConfig(id), h.cluster, h.serde, h.records, h.router, h.reg, log)
 		if err != nil {
 			return err
 		}
+		proc.OnFatal(func(error) { inst.dead.Store(true) })
 		sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		err = proc.Start(sctx)
 		cancel()
@@ -412,7 +412,13 @@ func (h *harness) takeInstance(keep int) *instance {
 	h.faultMu.Unlock()
 	inst := h.procs[i]
 	h.procs = append(h.procs[:i], h.procs[i+1:]...)
+	h.retire(inst)
 	return inst
+}
+
+// retire counts the Kafka session restarts of a processor leaving the set.
+func (h *harness) retire(inst *instance) {
+	h.rep.sessionRestarts.Add(inst.proc.Stats().Restarts())
 }
 
 func (h *harness) instances() int {
@@ -429,6 +435,7 @@ func (h *harness) supervise(ctx context.Context) {
 	kept := h.procs[:0]
 	for _, inst := range h.procs {
 		if inst.dead.Load() {
+			h.retire(inst)
 			dead = append(dead, inst)
 		} else {
 			kept = append(kept, inst)
@@ -527,6 +534,7 @@ publishing:
 			h.rep.processorExit(err)
 		}
 		cancel()
+		h.retire(inst)
 	}
 	h.watch.stop()
 	return nil
@@ -633,12 +641,11 @@ func (h *harness) close() {
 
 // watchHandler passes records on to inner and calls onStop when a
 // component logs that its run loop stopped (an error-level record with
-// message stopMsg, or starting with stopPrefix).
+// message stopMsg).
 type watchHandler struct {
-	inner      slog.Handler
-	onStop     func()
-	stopMsg    string
-	stopPrefix string
+	inner   slog.Handler
+	onStop  func()
+	stopMsg string
 }
 
 func (w *watchHandler) Enabled(ctx context.Context, l slog.Level) bool {
@@ -646,16 +653,16 @@ func (w *watchHandler) Enabled(ctx context.Context, l slog.Level) bool {
 }
 
 func (w *watchHandler) Handle(ctx context.Context, r slog.Record) error {
-	if r.Level >= slog.LevelError && (r.Message == w.stopMsg || w.stopPrefix != "" && len(r.Message) >= len(w.stopPrefix) && r.Message[:len(w.stopPrefix)] == w.stopPrefix) {
+	if r.Level >= slog.LevelError && r.Message == w.stopMsg {
 		w.onStop()
 	}
 	return w.inner.Handle(ctx, r)
 }
 
 func (w *watchHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
-	return &watchHandler{inner: w.inner.WithAttrs(attrs), onStop: w.onStop, stopMsg: w.stopMsg, stopPrefix: w.stopPrefix}
+	return &watchHandler{inner: w.inner.WithAttrs(attrs), onStop: w.onStop, stopMsg: w.stopMsg}
 }
 
 func (w *watchHandler) WithGroup(name string) slog.Handler {
-	return &watchHandler{inner: w.inner.WithGroup(name), onStop: w.onStop, stopMsg: w.stopMsg, stopPrefix: w.stopPrefix}
+	return &watchHandler{inner: w.inner.WithGroup(name), onStop: w.onStop, stopMsg: w.stopMsg}
 }

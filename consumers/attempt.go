@@ -79,7 +79,7 @@ func (p *Processor) callOf(part int32, st *PaymentState) call {
 // runCall makes a call; the dispatcher runs it in its own goroutine.
 func (p *Processor) runCall(ctx context.Context, c call) completion {
 	started := p.now()
-	out := p.call(ctx, c.psp, c.req)
+	out := p.call(ctx, c.psp, c.req, c.resend)
 	return completion{call: c, out: out, started: started, finished: p.now()}
 }
 
@@ -209,7 +209,16 @@ func (p *Processor) complete(w *work, c completion) {
 // with the same idempotency key on an exponential backoff until the PSP says
 // what happened or the window closes. Only a confirmed "never processed" may
 // fail over; it is reported as psp_error so the caller moves to the next rank.
-func (p *Processor) call(ctx context.Context, name string, req psp.Request) psp.Outcome {
+//
+// A re-sent call (resend) may follow a first send that the PSP processed
+// before the instance that made it died. A PSP that now answers 503 or 429
+// has not said whether it holds an outcome for the key, so failing over on
+// that answer could approve the payment at a second PSP: the chaos harness
+// caught exactly that, a PSP down after approving a first send. So an
+// error answer to a re-send is in doubt (psp.InDoubtWhenResent), confirmed
+// by a status inquiry, and not failed over unless the PSP confirms it never
+// processed the request.
+func (p *Processor) call(ctx context.Context, name string, req psp.Request, resend bool) psp.Outcome {
 	conn, ok := p.connectors.Get(name)
 	if !ok {
 		// The decision names a PSP the current configuration no longer has.
@@ -220,6 +229,9 @@ func (p *Processor) call(ctx context.Context, name string, req psp.Request) psp.
 	actx, cancel := context.WithTimeout(ctx, p.cfg.AttemptTimeout)
 	out := conn.Attempt(actx, req)
 	cancel()
+	if resend {
+		out = psp.InDoubtWhenResent(out, "re-sent from the committed state after a restart or rebalance")
+	}
 	if out.Class != schemas.ClassInDoubt || p.cfg.InDoubtWindow == 0 {
 		return out
 	}

@@ -14,6 +14,10 @@ type call struct {
 	payment string
 	psp     string
 	req     psp.Request
+	// resend marks a call made again from the committed state after a
+	// crash, restart or rebalance: the PSP may have processed the first
+	// send, so its failure answers prove nothing (see Processor.call).
+	resend bool
 }
 
 // completion is a finished call, waiting for the loop to act on it in its

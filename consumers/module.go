@@ -18,15 +18,16 @@ import (
 type Params struct {
 	fx.In
 
-	Lifecycle fx.Lifecycle
-	Config    Configuration
-	Cluster   *kafka.Cluster
-	Serde     *schemas.Serde
-	Records   *producers.Records
-	Router    *router.Holder
-	Registry  *psp.Registry
-	Health    *health.Tracker `optional:"true"`
-	Log       *slog.Logger
+	Lifecycle  fx.Lifecycle
+	Shutdowner fx.Shutdowner
+	Config     Configuration
+	Cluster    *kafka.Cluster
+	Serde      *schemas.Serde
+	Records    *producers.Records
+	Router     *router.Holder
+	Registry   *psp.Registry
+	Health     *health.Tracker `optional:"true"`
+	Log        *slog.Logger
 }
 
 // Module provides the Processor and runs it between start and stop.
@@ -39,6 +40,9 @@ var Module = fx.Module("consumers",
 		if in.Health != nil {
 			p.SetHealth(in.Health)
 		}
+		// A processor that stopped for good must not leave the instance up
+		// doing nothing: exit non-zero so that it is seen and restarted.
+		p.OnFatal(func(error) { _ = in.Shutdowner.Shutdown(fx.ExitCode(1)) })
 		in.Lifecycle.Append(fx.Hook{OnStart: p.Start, OnStop: p.Stop})
 		return p, nil
 	}),

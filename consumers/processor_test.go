@@ -39,7 +39,8 @@ type stackOptions struct {
 	delayTiers []time.Duration
 	retryRules []router.RetryRule
 	processor  func(*consumers.Configuration)
-	noStart    bool // do not start a processor
+	noStart    bool  // do not start a processor
+	partitions int32 // 3 unless set
 }
 
 func newStack(t *testing.T, mutate func(*consumers.Configuration)) *stack {
@@ -52,6 +53,9 @@ func newStackWith(t *testing.T, o stackOptions) *stack {
 	defer cancel()
 	kcfg := kafka.DefaultConfiguration()
 	kcfg.Partitions = 3
+	if o.partitions > 0 {
+		kcfg.Partitions = o.partitions
+	}
 	if o.delayTiers != nil {
 		kcfg.RetryDelayTiers = o.delayTiers
 	}

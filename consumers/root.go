@@ -38,12 +38,15 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/cenkalti/backoff/v4"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/payroute/payroute/health"
 	"github.com/payroute/payroute/kafka"
@@ -109,12 +112,23 @@ type Processor struct {
 	disp       *dispatcher
 	now        func() time.Time
 
+	sessMu sync.Mutex // guards sess, which the run loop replaces on a restart
 	sess   *kgo.GroupTransactSession
 	cancel context.CancelFunc
 	done   chan struct{}
-	err    error
 	killed atomic.Bool
 	ready  atomic.Bool
+
+	errMu   sync.Mutex
+	err     error       // the fatal error that stopped the processor
+	trouble error       // an error of the group callbacks, for the run loop to act on
+	onFatal func(error) // see OnFatal
+
+	// member and generation are the group membership the store's
+	// partitions were assigned under (see assigned and fence); txnMu
+	// guards them.
+	member     string
+	generation int32
 
 	txnMu      sync.Mutex // see transact
 	expireMu   sync.Mutex
@@ -166,11 +180,37 @@ func (p *Processor) InFlight() int { return p.store.Unfinished() }
 // Store is the payment state this instance holds.
 func (p *Processor) Store() *Store { return p.store }
 
+// OnFatal installs what to do when the processor stops for good (see
+// supervise): the fx module shuts the application down, so that the
+// orchestrator sees an instance that cannot work exit rather than one that
+// stays up doing nothing. Call before Start.
+func (p *Processor) OnFatal(fn func(error)) { p.onFatal = fn }
+
 // Start joins the consumer group and processes in a goroutine until Stop.
 func (p *Processor) Start(ctx context.Context) error {
 	if err := p.reattempts.start(ctx); err != nil {
 		return err
 	}
+	sess, err := p.connect(ctx)
+	if err != nil {
+		p.reattempts.stop()
+		return err
+	}
+	p.setSession(sess)
+	runCtx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	p.done = make(chan struct{})
+	go func() {
+		defer close(p.done)
+		p.supervise(runCtx)
+	}()
+	return nil
+}
+
+// connect makes the transactional group client and checks that it reaches
+// the brokers. Its transactional id is the instance's, so a new session of
+// the same instance fences any transaction the previous one left open.
+func (p *Processor) connect(ctx context.Context) (*kgo.GroupTransactSession, error) {
 	sess, err := p.cluster.NewGroupTransactSession(
 		kgo.ConsumerGroup(p.cfg.Group),
 		kgo.ConsumeTopics(p.topics.Processing()...),
@@ -186,31 +226,136 @@ func (p *Processor) Start(ctx context.Context) error {
 		kgo.OnPartitionsLost(p.revoked),
 	)
 	if err != nil {
-		p.reattempts.stop()
-		return fmt.Errorf("processor kafka client: %w", err)
+		return nil, fmt.Errorf("processor kafka client: %w", err)
 	}
 	if err := sess.Client().Ping(ctx); err != nil {
 		sess.Close()
-		p.reattempts.stop()
-		return fmt.Errorf("processor cannot reach kafka %v: %w", p.cluster.Seeds(), err)
+		return nil, fmt.Errorf("processor cannot reach kafka %v: %w", p.cluster.Seeds(), err)
 	}
-	p.sess = sess
-	runCtx, cancel := context.WithCancel(context.Background())
-	p.cancel = cancel
-	p.done = make(chan struct{})
-	go func() {
-		defer close(p.done)
-		if err := p.run(runCtx); err != nil && !errors.Is(err, context.Canceled) && !p.killed.Load() {
-			p.err = err
-			p.log.Error("processor stopped", "err", err)
+	return sess, nil
+}
+
+func (p *Processor) session() *kgo.GroupTransactSession {
+	p.sessMu.Lock()
+	defer p.sessMu.Unlock()
+	return p.sess
+}
+
+func (p *Processor) setSession(s *kgo.GroupTransactSession) {
+	p.sessMu.Lock()
+	p.sess = s
+	p.sessMu.Unlock()
+}
+
+// supervise runs the loop, and when it stops on an error, decides between
+// two ways out. A fatal error (fatal) stops the processor: retrying cannot
+// help, and an instance whose transactional id another instance has taken
+// over must not go on. Any other error (a transaction that could not end
+// after the client's own retries, a state restore that timed out, a
+// coordinator gone for too long) restarts the Kafka session: the old client
+// leaves the group, so the partitions do not wait on an instance that is
+// not processing them, and a new one joins, restores the state of what it
+// is given and makes again the calls it finds in flight. Restarts back off
+// exponentially, up to 30 s between tries, and each is logged and counted.
+func (p *Processor) supervise(ctx context.Context) {
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval = 500 * time.Millisecond
+	bo.MaxInterval = 30 * time.Second
+	bo.MaxElapsedTime = 0
+	for {
+		started := time.Now()
+		err := p.run(ctx)
+		if err == nil || ctx.Err() != nil || p.killed.Load() {
+			return
 		}
-	}()
-	return nil
+		if fatal(err) {
+			p.fail(err)
+			return
+		}
+		if time.Since(started) > time.Minute {
+			bo.Reset() // it worked a while: this is a new trouble, not the same one
+		}
+		p.stats.restarts.Add(1)
+		p.ready.Store(false)
+		p.log.Warn("processor restarting its kafka session", "err", err)
+		p.session().Close()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(bo.NextBackOff()):
+			}
+			sess, err := p.connect(ctx)
+			if err == nil {
+				p.setSession(sess)
+				break
+			}
+			if fatal(err) {
+				p.fail(err)
+				return
+			}
+			p.log.Warn("processor cannot reconnect to kafka", "err", err)
+		}
+	}
+}
+
+// errStateUnreadable is a payment state this build cannot decode (written by
+// a newer version): no restart can fix that.
+var errStateUnreadable = errors.New("payment state unreadable")
+
+// fatal reports whether an error stops the processor for good: its
+// transactional id was taken over by another instance (two instances with
+// one instance_id, or this one a zombie of a restarted replacement), the
+// brokers refuse it the rights it needs, or the payment state is written
+// by a newer version.
+func fatal(err error) bool {
+	for _, f := range []error{
+		kerr.ProducerFenced, kerr.TransactionalIDAuthorizationFailed, kerr.GroupAuthorizationFailed,
+		kerr.TopicAuthorizationFailed, kerr.ClusterAuthorizationFailed, errStateUnreadable,
+	} {
+		if errors.Is(err, f) {
+			return true
+		}
+	}
+	return false
+}
+
+// fail stops the processor for good with err.
+func (p *Processor) fail(err error) {
+	p.errMu.Lock()
+	if p.err == nil {
+		p.err = err
+	}
+	p.errMu.Unlock()
+	p.ready.Store(false)
+	p.log.Error("processor stopped", "err", err)
+	p.session().Close()
+	if p.onFatal != nil {
+		p.onFatal(err)
+	}
+}
+
+// report hands an error of a group callback to the run loop, which acts on
+// it in its next turn.
+func (p *Processor) report(err error) {
+	p.errMu.Lock()
+	if p.trouble == nil {
+		p.trouble = err
+	}
+	p.errMu.Unlock()
+}
+
+func (p *Processor) takeTrouble() error {
+	p.errMu.Lock()
+	defer p.errMu.Unlock()
+	err := p.trouble
+	p.trouble = nil
+	return err
 }
 
 // Stop finishes the batch in hand, commits it, and leaves the group.
 func (p *Processor) Stop(ctx context.Context) error {
-	if p.sess == nil || p.killed.Load() {
+	if p.session() == nil || p.killed.Load() {
 		return nil
 	}
 	p.cancel()
@@ -219,55 +364,74 @@ func (p *Processor) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	p.sess.Close()
+	p.session().Close()
 	p.reattempts.stop()
-	return p.err
+	return p.Err()
 }
 
 // Kill closes the Kafka client at once, without finishing or committing the
 // batch in hand: what a crash looks like to the rest of the group. For tests.
 func (p *Processor) Kill() {
-	if p.sess == nil {
+	if p.session() == nil {
 		return
 	}
 	p.killed.Store(true)
-	p.sess.Client().Close()
+	p.session().Client().Close()
 	p.cancel()
 	<-p.done
 	p.reattempts.stop()
 }
 
-// Err is the error that stopped the processor, if any.
-func (p *Processor) Err() error { return p.err }
+// Err is the error that stopped the processor for good, if any.
+func (p *Processor) Err() error {
+	p.errMu.Lock()
+	defer p.errMu.Unlock()
+	return p.err
+}
 
-// assigned restores the state of newly assigned partitions before any of
+// assigned restores the state of the assigned partitions before any of
 // their records is fetched, and resumes delay partitions a previous owner
 // may have left paused.
+//
+// It reloads every assigned partition, also those the store already holds,
+// and drops the others. With the eager range balancer each rebalance
+// revokes everything first, so the store is normally empty here; but the
+// transact session passes on only the first revocation (or loss) after
+// each transaction it ends itself, and batches without input offsets end
+// theirs on the client (see transact). A revocation it swallowed would
+// leave partitions of an earlier generation in the store, perhaps owned by
+// another instance since: nothing held from before is trusted.
+//
+// It runs under txnMu, so it waits for a batch without input offsets to
+// end, and records the member id and generation the new assignment belongs
+// to: such batches commit only while the group is still at that generation
+// (fence).
 func (p *Processor) assigned(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
+	p.txnMu.Lock()
+	defer p.txnMu.Unlock()
+	p.member, p.generation = cl.GroupMetadata()
 	parts := partitionNumbers(assigned)
-	var toLoad []int32
-	for _, part := range parts {
-		if !p.store.Owns(part) {
-			toLoad = append(toLoad, part)
-		}
-	}
-	states, err := p.restore(ctx, toLoad)
+	p.store.Drop(p.store.Partitions()...)
+	p.disp.drop(func(part int32) bool { return slices.Contains(parts, part) })
+	states, err := p.restore(ctx, parts)
 	if err != nil {
 		// Processing without the state could approve a duplicate: leave the
 		// group instead, and let the instance be restarted.
-		p.log.Error("cannot restore payment state; stopping", "partitions", toLoad, "err", err)
-		p.err = err
-		p.cancel()
+		p.report(fmt.Errorf("cannot restore payment state of partitions %v: %w", parts, err))
 		return
 	}
 	for part, st := range states {
 		p.store.Load(part, st)
 	}
-	// Calls a previous owner started and did not see finish: make them
-	// again, with the same idempotency keys.
-	for _, part := range toLoad {
+	// Calls a previous owner (or this instance, before the rebalance)
+	// started and did not see finish: make them again, with the same
+	// idempotency keys. The dispatcher does not make a call this instance
+	// still has under way twice.
+	for _, part := range parts {
 		for _, st := range p.store.Attempting(part) {
-			p.disp.submit(p.callOf(part, st))
+			c := p.callOf(part, st)
+			c.resend = true
+			p.disp.submit(c)
 		}
 	}
 	p.pauseMu.Lock()
@@ -281,7 +445,7 @@ func (p *Processor) assigned(ctx context.Context, cl *kgo.Client, assigned map[s
 	}
 	cl.ResumeFetchTopics(delays...)
 	p.ready.Store(true)
-	p.log.Info("partitions assigned", "partitions", parts)
+	p.log.Info("partitions assigned", "partitions", parts, "generation", p.generation)
 }
 
 // revoked forgets the state of partitions this instance no longer owns. The
@@ -311,10 +475,13 @@ func partitionNumbers(m map[string][]int32) []int32 {
 }
 
 func (p *Processor) run(ctx context.Context) error {
-	defer p.sess.AllowRebalance()
+	defer p.session().AllowRebalance()
 	for {
 		if ctx.Err() != nil {
 			return p.drain()
+		}
+		if err := p.takeTrouble(); err != nil {
+			return err
 		}
 		p.resumeDue()
 		wait := time.Second
@@ -371,7 +538,7 @@ func (p *Processor) poll(ctx context.Context, wait time.Duration) kgo.Fetches {
 		case <-pollCtx.Done():
 		}
 	}()
-	return p.sess.PollRecords(pollCtx, p.cfg.MaxPollRecords)
+	return p.session().PollRecords(pollCtx, p.cfg.MaxPollRecords)
 }
 
 // drain finishes on Stop: no new records, but the calls under way finish
@@ -404,20 +571,24 @@ func (p *Processor) drain() error {
 //
 // A batch without input records (finished calls and due retries only)
 // commits no offsets, so two things the session does for other batches it
-// cannot do. It cannot fence a zombie: the transactional offset commit is
-// what tells an instance that the group moved its partitions on while it
-// was not looking (a missed session, a coordinator failure), and without
-// one a zombie would commit state and results for payments another
-// instance now owns, and make their calls again: the chaos harness caught
-// double approvals that way. So such a batch first checks that the group
-// is stable and still lists this member (fence), and aborts if not. And the session would hold itself for 500 ms
-// after committing (its guard for brokers too old to fence offset fetches,
-// which it cannot rule out without an offset commit to ask), so the batch
-// ends the transaction on the client directly, under txnMu, which the
-// revocation callback also takes: a partition is never handed over while
-// a batch writing its state is open.
+// cannot do. It cannot fence a zombie: the transactional offset commit,
+// checked against the group generation, and the heartbeat the session
+// forces after it are what tell an instance that the group moved its
+// partitions on while it was not looking (a missed session, a coordinator
+// failure), and without them a zombie would commit state and results for
+// payments another instance now owns, and make their calls again: the
+// chaos harness caught double approvals that way. So such a batch makes
+// that heartbeat itself (fence) and aborts unless the group is still at
+// the generation its partitions were assigned in. And the session would
+// hold itself for 500 ms after committing (its guard for brokers too old
+// to fence offset fetches, which it cannot rule out without an offset
+// commit to ask), so the batch ends the transaction on the client
+// directly, under txnMu, which the assignment and revocation callbacks also
+// take: a partition is never handed over, or reloaded, while a batch
+// writing its state is open.
 func (p *Processor) transact(ctx context.Context, fetches kgo.Fetches, due map[int32][]string, done []completion) error {
 	work := context.WithoutCancel(ctx)
+	sess := p.session()
 	offsetless := fetches.NumRecords() == 0
 	if offsetless {
 		p.txnMu.Lock()
@@ -425,15 +596,28 @@ func (p *Processor) transact(ctx context.Context, fetches kgo.Fetches, due map[i
 	}
 	end := func(try kgo.TransactionEndTry) (bool, error) {
 		if !offsetless {
-			return p.sess.End(work, try)
+			return sess.End(work, try)
 		}
-		if err := p.sess.Client().EndTransaction(work, try); err != nil {
+		if err := sess.Client().EndTransaction(work, try); err != nil {
 			return false, err
 		}
 		return bool(try), nil
 	}
-	if err := p.sess.Begin(); err != nil {
+	if err := sess.Begin(); err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
+	}
+	if part, ok := p.unowned(fetches); ok {
+		// Records of a partition whose state is not loaded (its restore
+		// failed, or they were fetched across a rebalance): processing them
+		// would take known payments for new ones. Abort, which rewinds to
+		// the committed offsets.
+		p.log.Warn("aborting batch: records of a partition whose state is not loaded", "partition", part)
+		if _, err := end(kgo.TryAbort); err != nil {
+			return fmt.Errorf("end transaction: %w", err)
+		}
+		p.stats.aborted.Add(1)
+		p.disp.requeue(done)
+		return nil
 	}
 	batch, err := p.processBatch(fetches, due, done)
 	if err != nil {
@@ -447,7 +631,7 @@ func (p *Processor) transact(ctx context.Context, fetches kgo.Fetches, due map[i
 		produceErr error
 	)
 	for _, rec := range batch.outputs {
-		p.sess.Produce(work, rec, func(r *kgo.Record, err error) {
+		sess.Produce(work, rec, func(r *kgo.Record, err error) {
 			if err != nil {
 				mu.Lock()
 				if produceErr == nil {
@@ -457,7 +641,7 @@ func (p *Processor) transact(ctx context.Context, fetches kgo.Fetches, due map[i
 			}
 		})
 	}
-	if err := p.sess.Client().Flush(work); err != nil {
+	if err := sess.Client().Flush(work); err != nil {
 		return fmt.Errorf("flush outputs: %w", err)
 	}
 	try := kgo.TryCommit
@@ -466,8 +650,8 @@ func (p *Processor) transact(ctx context.Context, fetches kgo.Fetches, due map[i
 		try = kgo.TryAbort
 	}
 	if try == kgo.TryCommit && offsetless {
-		if err := p.fence(work); err != nil {
-			p.log.Warn("aborting batch: this instance is no longer a current member of its group", "err", err)
+		if err := p.fence(work, sess.Client()); err != nil {
+			p.log.Warn("aborting batch: the group moved on from the generation of this instance's partitions", "err", err)
 			try = kgo.TryAbort
 		}
 	}
@@ -506,43 +690,49 @@ func (p *Processor) transact(ctx context.Context, fetches kgo.Fetches, due map[i
 		for tp := range batch.pause {
 			pause[tp.Topic] = append(pause[tp.Topic], tp.Partition)
 		}
-		p.sess.Client().PauseFetchPartitions(pause)
+		p.session().Client().PauseFetchPartitions(pause)
 	}
 	p.stats.commit(batch)
 	return nil
 }
 
-// fence proves that this instance is still a current member of its group,
-// owning the partitions it thinks it owns: the group is stable (not in a
-// rebalance) and lists this member. A member the group has moved on from
-// is gone from the list and must not commit. The check only reads: it must
-// not move the group's offsets, which the transactions own. Having just
-// been seen in a stable group, the instance has at least the group's
-// session timeout before anyone else may own its partitions: ample to end
-// the transaction, one request away.
-func (p *Processor) fence(ctx context.Context) error {
-	cl := p.sess.Client()
-	member, _ := cl.GroupMetadata()
-	groups, err := kadm.NewClient(cl).DescribeGroups(ctx, p.cfg.Group)
+// fence proves, for a batch without input offsets, what the session's
+// offset commit and forced heartbeat prove for the others: the group is
+// still at the generation this instance's partitions were assigned in, not
+// rebalancing, and still counts this member, whose session the heartbeat
+// renews. From then on no other instance can be given these partitions
+// until this one rejoins, which waits for the batch to end (assigned and
+// revoked take txnMu), or until the rebalance timeout ejects it: ample to
+// end the transaction, one request away. A heartbeat only renews the
+// member's session; it does not move the group's offsets, which the
+// transactions own.
+func (p *Processor) fence(ctx context.Context, cl *kgo.Client) error {
+	req := kmsg.NewPtrHeartbeatRequest()
+	req.Group = p.cfg.Group
+	req.MemberID, req.Generation = p.member, p.generation
+	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {
 		return err
 	}
-	g, ok := groups[p.cfg.Group]
-	if !ok {
-		return fmt.Errorf("group %s not described", p.cfg.Group)
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return fmt.Errorf("heartbeat of member %s at generation %d: %w", p.member, p.generation, err)
 	}
-	if g.Err != nil {
-		return g.Err
-	}
-	if g.State != "Stable" {
-		return fmt.Errorf("group %s is %s", p.cfg.Group, g.State)
-	}
-	for _, m := range g.Members {
-		if m.MemberID == member {
-			return nil
+	return nil
+}
+
+// unowned returns a partition of the fetched records whose state is not
+// loaded, if any.
+func (p *Processor) unowned(fetches kgo.Fetches) (int32, bool) {
+	var (
+		part  int32
+		found bool
+	)
+	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+		if !found && len(fp.Records) > 0 && !p.store.Owns(fp.Partition) {
+			part, found = fp.Partition, true
 		}
-	}
-	return fmt.Errorf("member %s is no longer in group %s", member, p.cfg.Group)
+	})
+	return part, found
 }
 
 // resumeDue resumes delay partitions whose parked head record is due.
@@ -558,7 +748,7 @@ func (p *Processor) resumeDue() {
 	}
 	p.pauseMu.Unlock()
 	if len(resume) > 0 {
-		p.sess.Client().ResumeFetchPartitions(resume)
+		p.session().Client().ResumeFetchPartitions(resume)
 	}
 }
 

@@ -217,6 +217,17 @@ func (s *Store) Load(part int32, states map[string]*PaymentState) {
 	}
 }
 
+// Partitions lists the partitions whose state is loaded.
+func (s *Store) Partitions() []int32 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]int32, 0, len(s.parts))
+	for part := range s.parts {
+		out = append(out, part)
+	}
+	return out
+}
+
 // Drop forgets partitions that are no longer owned.
 func (s *Store) Drop(parts ...int32) {
 	s.mu.Lock()

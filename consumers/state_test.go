@@ -72,6 +72,55 @@ func TestKilledProcessorResumesWithoutSecondApproval(t *testing.T) {
 	}
 }
 
+// TestResentCallToADownPSPDoesNotFailOver kills a processor after its PSP
+// approved the payment but before the answer arrived, and takes that PSP
+// down. The next owner re-sends the call and gets a 503, which says
+// nothing of the first send: it must inquire, not fail over to psp-b, and
+// once the PSP is back it finds the approval.
+func TestResentCallToADownPSPDoesNotFailOver(t *testing.T) {
+	s := newStackWith(t, stackOptions{
+		// Slow enough to kill the processor between the approval and its
+		// answer, within the connectors' 300 ms timeout.
+		profiles: map[string]simulator.Profile{"psp-slow": {Latency: 250 * time.Millisecond}},
+		noStart:  true,
+	})
+	cfg := func(c *consumers.Configuration) {
+		c.InDoubtWindow = time.Minute
+		c.InDoubtInitialInterval = 20 * time.Millisecond
+		c.TransactionTimeout = 3 * time.Second
+	}
+	first := s.startProcessor(t, cfg)
+	s.publish(t, s.request(t, payment("p-resent", "tok_approve", "psp-slow", "psp-b")))
+	waitFor(t, "the first send to be approved", func() bool { return s.sim.Approvals("p-resent") == 1 })
+	first.Kill()
+	if err := s.sim.SetDown("psp-slow", true); err != nil {
+		t.Fatal(err)
+	}
+	s.startProcessor(t, cfg)
+	// The re-send and at least one inquiry are answered 503 (or, wrongly,
+	// the payment goes on to psp-b).
+	waitFor(t, "the re-send and an inquiry to meet the outage", func() bool {
+		st := s.sim.Stats()
+		return st["psp-slow"].Unavailable >= 2 || st["psp-b"].Requests > 0
+	})
+	if err := s.sim.SetDown("psp-slow", false); err != nil {
+		t.Fatal(err)
+	}
+	res := s.results(t, 1)["p-resent"]
+	if res.Status != schemas.StatusApproved || res.PSP != "psp-slow" {
+		t.Fatalf("result %s at %s, want APPROVED at psp-slow", res.Status, res.PSP)
+	}
+	if n := s.sim.Approvals("p-resent"); n != 1 {
+		t.Fatalf("simulator approvals %d, want 1", n)
+	}
+	if n := s.sim.Stats()["psp-b"].Requests; n != 0 {
+		t.Fatalf("psp-b got %d requests: the payment was failed over on a 503 to a re-send", n)
+	}
+	if n := s.sim.Stats()["psp-slow"].Requests; n != 2 {
+		t.Fatalf("psp-slow got %d payment requests, want 2 (the first send and the re-send)", n)
+	}
+}
+
 // TestCustomerActions: RETRY after ACTION_REQUIRED re-attempts the same PSP
 // (PortOne's user error) and CANCEL ends the payment; an action for a
 // payment that waits for none is refused to the DLQ.
@@ -230,6 +279,82 @@ func TestDelayedRetryIsNeverEarlyAndSurvivesARebalance(t *testing.T) {
 		if as[0].IdempotencyKey == as[1].IdempotencyKey {
 			t.Errorf("%s: the retry reused the declined attempt's idempotency key", id)
 		}
+	}
+}
+
+// TestParkedRetriesRunOnceAcrossTwoRebalances parks retries, then adds two
+// processors one after the other while they wait. The first processor ends
+// no transaction through its session between the two rebalances (it has no
+// new input), and the session then passes on only the first revocation: the
+// second one, which takes partitions away from it, it swallows. The first
+// processor must still forget those partitions, and must not run their
+// retries when they come due, or their new owners and it both make them.
+func TestParkedRetriesRunOnceAcrossTwoRebalances(t *testing.T) {
+	const (
+		delay      = 10 * time.Second
+		partitions = 6
+	)
+	s := newStackWith(t, stackOptions{
+		delayTiers: []time.Duration{delay},
+		retryRules: retryOnce(delay),
+		profiles:   map[string]simulator.Profile{"psp-a": {Latency: time.Millisecond, DeclineRetryAfter: time.Second}},
+		partitions: partitions,
+		noStart:    true,
+	})
+	first := s.startProcessor(t, nil)
+	// One payment per partition: each delay partition then holds only the
+	// parked head, and a new owner finds nothing new to read there (new
+	// input would end a transaction through the session, which resets it).
+	var ids []string
+	var recs []*kgo.Record
+	byKey := kgo.StickyKeyPartitioner(nil).ForTopic(s.cluster.Topics().Requested)
+	taken := map[int]bool{}
+	for i := 0; len(ids) < partitions; i++ {
+		id := fmt.Sprintf("p-parked-%d", i)
+		if part := byKey.Partition(&kgo.Record{Key: []byte(id)}, partitions); !taken[part] {
+			taken[part] = true
+			ids = append(ids, id)
+			recs = append(recs, s.request(t, payment(id, "tok_soft_decline", "psp-a", "psp-b")))
+		}
+	}
+	s.publish(t, recs...)
+	waitFor(t, "every retry to be parked", func() bool {
+		parked := 0
+		for _, id := range ids {
+			for part := range int32(partitions) {
+				if st, ok := first.Store().Get(part, id); ok && st.Phase == consumers.PhaseScheduled && st.Scheduled != nil {
+					parked++
+				}
+			}
+		}
+		return parked == len(ids)
+	})
+	// Two members: three partitions each; three members: two each. So the
+	// second rebalance takes at least one partition from the first
+	// processor, in a revocation its session does not pass on.
+	second := s.startProcessor(t, nil)
+	waitFor(t, "the first rebalance", func() bool {
+		return first.Assigned() && second.Assigned() && len(first.Store().Partitions()) == partitions/2
+	})
+	third := s.startProcessor(t, nil)
+	waitFor(t, "the second rebalance", func() bool {
+		return first.Assigned() && second.Assigned() && third.Assigned() &&
+			len(second.Store().Partitions()) == partitions/3 && len(third.Store().Partitions()) == partitions/3
+	})
+	if n := len(first.Store().Partitions()); n != partitions/3 {
+		t.Errorf("the first processor holds the state of %d partitions after the second rebalance, want %d", n, partitions/3)
+	}
+	results := s.results(t, len(ids))
+	for _, id := range ids {
+		if res := results[id]; res.Status != schemas.StatusDeclined || res.AttemptCount != 2 {
+			t.Errorf("%s: %s after %d attempts, want DECLINED after 2", id, res.Status, res.AttemptCount)
+		}
+	}
+	// Every request the PSP got: a first attempt and one retry per payment.
+	// A retry made by two instances would show here (the second one a
+	// replay of the stored answer) even where only one result commits.
+	if st := s.sim.Stats()["psp-a"]; st.Requests != int64(2*len(ids)) {
+		t.Errorf("psp-a got %d requests (%d replays), want %d", st.Requests, st.Replays, 2*len(ids))
 	}
 }
 

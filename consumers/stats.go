@@ -19,6 +19,7 @@ type Stats struct {
 	scheduled  atomic.Int64
 	held       atomic.Int64
 	aborted    atomic.Int64
+	restarts   atomic.Int64
 
 	mu       sync.Mutex
 	byStatus map[schemas.Status]int64
@@ -65,6 +66,10 @@ func (s *Stats) Held() int64 { return s.held.Load() }
 
 // Aborted is the number of batches whose transaction aborted.
 func (s *Stats) Aborted() int64 { return s.aborted.Load() }
+
+// Restarts is the number of times the processor restarted its Kafka
+// session after an error (see Processor.supervise).
+func (s *Stats) Restarts() int64 { return s.restarts.Load() }
 
 // Results returns results published, by status. ACTION_REQUIRED is counted
 // when published; the payment's final result is counted again later.

@@ -55,18 +55,29 @@ type Reply struct {
 }
 
 // InDoubtIfResent guards an outcome classified from r against a silent
-// re-send: when the request went out more than once and the answer is not
-// definitive (an ERROR outcome, say a 503 from a load balancer or a 409
-// "request in progress"), the first copy may have been processed, so the
-// attempt is in_doubt rather than a failure that fails over. A definitive
-// answer (approved or declined) stands: a PSP that honours the idempotency
-// key answers the second copy with the first one's stored result.
+// re-send: when the request went out more than once, the answer read is
+// the second copy's (see InDoubtWhenResent).
 func (r *Reply) InDoubtIfResent(out Outcome) Outcome {
-	if r == nil || r.Sends <= 1 || out.Outcome != schemas.OutcomeError || out.Class == schemas.ClassInDoubt {
+	if r == nil || r.Sends <= 1 {
+		return out
+	}
+	return InDoubtWhenResent(out, "request was re-sent after a broken connection")
+}
+
+// InDoubtWhenResent is the outcome of a request sent before, under the same
+// idempotency key, with no answer seen (why says how it came to be sent
+// again). A definitive answer (approved or declined) stands: a PSP that
+// honours the key answers the second copy with the first one's stored
+// result. One that is not (an ERROR outcome, say a 503 from a load balancer
+// or a 409 "request in progress") says nothing of the first copy, which
+// may have been processed: the attempt is in_doubt, confirmed by a status
+// inquiry, rather than a failure that fails over.
+func InDoubtWhenResent(out Outcome, why string) Outcome {
+	if out.Outcome != schemas.OutcomeError || out.Class == schemas.ClassInDoubt {
 		return out
 	}
 	out.Class = schemas.ClassInDoubt
-	out.Message = "request was re-sent after a broken connection; last answer: " + out.Message
+	out.Message = why + "; last answer: " + out.Message
 	return out
 }
 
