@@ -271,7 +271,7 @@ func (p *Processor) newResult(w *work, st *PaymentState, status schemas.Status, 
 	res := &schemas.PaymentResult{
 		PaymentID: st.PaymentID, Operation: st.Operation, Status: status,
 		AmountMinor: st.AmountMinor, Currency: st.Currency,
-		AttemptCount: int32(len(st.Path)), Path: st.Path, Reason: reason,
+		AttemptCount: int32(len(st.Path)), Path: st.Path, Reason: schemas.RedactPAN(reason),
 		ConfigVersion: st.Decision.ConfigVersion, RuleID: st.Decision.RuleID,
 		CompletedAtMs: w.now.UnixMilli(),
 	}

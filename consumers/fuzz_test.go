@@ -338,10 +338,14 @@ func TestCorpusThroughProcessor(t *testing.T) {
 		if req, _ := s.serde.DecodePaymentRequested(c.value); req != nil && req.PaymentID != "" {
 			id = req.PaymentID
 		}
-		if id != "" {
+		if id != "" && len(id) <= schemas.MaxIDBytes {
 			rejected[id] = true
 		}
 	}
+	// Garbage under a key of 700 KB: no payment can have that id, so the
+	// dead letter is the only answer (a REJECTED result under that key
+	// would not fit in a record, and would stall the partition).
+	recs = append(recs, &kgo.Record{Topic: topic, Key: bytes.Repeat([]byte("k"), 700<<10), Value: []byte{0, 1, 2}})
 	// Close to a megabyte, the broker's default record size limit: its
 	// dead letter, the value plus the reason headers, still fits.
 	huge := goodRequest("fz-huge")
@@ -378,6 +382,11 @@ func TestCorpusThroughProcessor(t *testing.T) {
 		res, ok := results[id]
 		if !ok || res.Status != schemas.StatusRejected || res.Reason == "" {
 			t.Errorf("%.40q: %+v, want REJECTED with a reason", id, res.Status)
+		}
+	}
+	for id := range results {
+		if id != "fz-good" && !rejected[id] {
+			t.Errorf("%.40q: a result for an id no payment may have", id)
 		}
 	}
 }

@@ -190,7 +190,8 @@ func (p *Processor) decodeRetry(w *work, rec *kgo.Record) (*schemas.AttemptFaile
 }
 
 // reject refuses an input: the raw record to the DLQ with the reason, and a
-// REJECTED result when a payment id is known, so its producer hears back.
+// REJECTED result when a payment id is known (and within
+// schemas.MaxIDBytes), so its producer hears back.
 // An id that already belongs to a payment gets no REJECTED: that payment's
 // one final result is its own.
 func (p *Processor) reject(w *work, rec *kgo.Record, req *schemas.PaymentRequested, paymentID, reason, field string, cause error) {
@@ -200,7 +201,11 @@ func (p *Processor) reject(w *work, rec *kgo.Record, req *schemas.PaymentRequest
 	p.log.Warn("payment rejected", "payment_id", paymentID, "reason", reason, "field", field,
 		"topic", rec.Topic, "partition", rec.Partition, "offset", rec.Offset, "err", causeText)
 	p.deadLetter(w, rec, reason, field, cause)
-	if paymentID == "" {
+	if paymentID == "" || len(paymentID) > schemas.MaxIDBytes {
+		// No id, or one no payment may have: nothing to keep state or
+		// publish a result under (a key of any size could make the result
+		// too large to write, and stall the partition). The dead letter is
+		// the answer.
 		return
 	}
 	if _, known := w.view.get(paymentID); known {
