@@ -409,6 +409,7 @@ func (p *Processor) Err() error {
 func (p *Processor) assigned(ctx context.Context, cl *kgo.Client, assigned map[string][]int32) {
 	p.txnMu.Lock()
 	defer p.txnMu.Unlock()
+	p.ready.Store(false) // a swallowed revocation left it set
 	p.member, p.generation = cl.GroupMetadata()
 	parts := partitionNumbers(assigned)
 	p.store.Drop(p.store.Partitions()...)
