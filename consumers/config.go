@@ -19,6 +19,14 @@ type Configuration struct {
 	// at once instead of waiting for it to time out. Empty: the host name
 	// plus a random suffix.
 	InstanceID string `yaml:"instance_id"`
+	// StateDir is where the processor keeps the states of final payments,
+	// out of memory (see Store): a directory of its own is made inside it
+	// at start and removed at stop. It is a cache built from the changelog
+	// at every partition assignment, so it needs no backup and no
+	// persistence across restarts, only room for about state_retention of
+	// traffic at a few hundred bytes a payment (an emptyDir in Kubernetes).
+	// Empty: the system's temporary directory.
+	StateDir string `yaml:"state_dir"`
 	// TransactionTimeout bounds one batch's transaction: a crashed instance's
 	// open transaction is aborted by the broker after this long, and a new
 	// owner of its partitions waits for that before restoring their state.

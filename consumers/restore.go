@@ -14,11 +14,23 @@ import (
 
 // restore rebuilds the state of the given partitions from the payments.state
 // changelog: every committed change, in order, the last one per payment
-// winning, up to the partition's last stable offset.
-func (p *Processor) restore(ctx context.Context, parts []int32) (map[int32]map[string]*PaymentState, error) {
-	out := make(map[int32]map[string]*PaymentState, len(parts))
+// winning, up to the partition's end (see readToEnd). Final states go
+// straight to disk as they are read (partitionLoader). The caller installs
+// the loaders, or discards them.
+func (p *Processor) restore(ctx context.Context, parts []int32) (map[int32]*partitionLoader, error) {
+	out := make(map[int32]*partitionLoader, len(parts))
+	discard := func() {
+		for _, l := range out {
+			l.discard()
+		}
+	}
 	for _, part := range parts {
-		out[part] = map[string]*PaymentState{}
+		l, err := p.store.loader(part)
+		if err != nil {
+			discard()
+			return nil, err
+		}
+		out[part] = l
 	}
 	if len(parts) == 0 {
 		return out, nil
@@ -27,20 +39,13 @@ func (p *Processor) restore(ctx context.Context, parts []int32) (map[int32]map[s
 	n := 0
 	_, err := readToEnd(ctx, p.cluster, p.topics.State, parts, func(r *kgo.Record) error {
 		n++
-		if r.Value == nil {
-			delete(out[r.Partition], string(r.Key))
-			return nil
+		if err := out[r.Partition].add(string(r.Key), r.Value); err != nil {
+			return fmt.Errorf("offset %d: %w", r.Offset, err)
 		}
-		st, err := decodeState(r.Value)
-		if err != nil {
-			// A state this build cannot read must stop the instance, not be
-			// skipped: skipping would forget a payment.
-			return fmt.Errorf("offset %d: %w: %w", r.Offset, errStateUnreadable, err)
-		}
-		out[r.Partition][st.PaymentID] = st
 		return nil
 	})
 	if err != nil {
+		discard()
 		return nil, err
 	}
 	p.log.Info("restored payment state", "partitions", parts, "changes", n, "took", time.Since(started))

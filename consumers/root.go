@@ -102,6 +102,7 @@ type Processor struct {
 	maxRanks   int
 	decoder    Decoder
 	records    *producers.Records
+	dir        string // final payment states on disk (Store), removed at stop
 	router     Routing
 	connectors Connectors
 	health     Health
@@ -153,11 +154,15 @@ func New(cfg Configuration, cluster *kafka.Cluster, decoder Decoder, records *pr
 		_, _ = rand.Read(b[:])
 		cfg.InstanceID = host + "-" + hex.EncodeToString(b[:])
 	}
+	dir, err := os.MkdirTemp(cfg.StateDir, "payroute-state-")
+	if err != nil {
+		return nil, fmt.Errorf("processor state directory: %w", err)
+	}
 	p := &Processor{
 		cfg: cfg, cluster: cluster, topics: cluster.Topics(), maxRanks: cluster.Config().MaxRanks,
 		decoder: decoder, records: records, router: routing, connectors: connectors,
 		log: log.With("component", "processor", "instance", cfg.InstanceID), stats: newStats(),
-		store: NewStore(), reattempts: newReattemptLedger(cluster, log), now: time.Now, paused: map[topicPartition]time.Time{}, lastExpire: map[int32]time.Time{},
+		dir: dir, store: NewStore(dir), reattempts: newReattemptLedger(cluster, log), now: time.Now, paused: map[topicPartition]time.Time{}, lastExpire: map[int32]time.Time{},
 	}
 	p.disp = newDispatcher(cfg.MaxInFlightPerPSP, p.runCall)
 	return p, nil
@@ -189,11 +194,13 @@ func (p *Processor) OnFatal(fn func(error)) { p.onFatal = fn }
 // Start joins the consumer group and processes in a goroutine until Stop.
 func (p *Processor) Start(ctx context.Context) error {
 	if err := p.reattempts.start(ctx); err != nil {
+		p.removeStateDir()
 		return err
 	}
 	sess, err := p.connect(ctx)
 	if err != nil {
 		p.reattempts.stop()
+		p.removeStateDir()
 		return err
 	}
 	p.setSession(sess)
@@ -366,7 +373,17 @@ func (p *Processor) Stop(ctx context.Context) error {
 	}
 	p.session().Close()
 	p.reattempts.stop()
+	p.removeStateDir()
 	return p.Err()
+}
+
+// removeStateDir forgets every partition and removes the final payment
+// states: the instance no longer processes.
+func (p *Processor) removeStateDir() {
+	p.store.Drop(p.store.Partitions()...)
+	if err := os.RemoveAll(p.dir); err != nil {
+		p.log.Warn("cannot remove the state directory", "dir", p.dir, "err", err)
+	}
 }
 
 // Kill closes the Kafka client at once, without finishing or committing the
@@ -380,6 +397,7 @@ func (p *Processor) Kill() {
 	p.cancel()
 	<-p.done
 	p.reattempts.stop()
+	p.removeStateDir()
 }
 
 // Err is the error that stopped the processor for good, if any.
@@ -414,15 +432,20 @@ func (p *Processor) assigned(ctx context.Context, cl *kgo.Client, assigned map[s
 	parts := partitionNumbers(assigned)
 	p.store.Drop(p.store.Partitions()...)
 	p.disp.drop(func(part int32) bool { return slices.Contains(parts, part) })
-	states, err := p.restore(ctx, parts)
+	loaders, err := p.restore(ctx, parts)
+	if err == nil {
+		for _, l := range loaders {
+			if ierr := p.store.install(l); ierr != nil && err == nil {
+				err = ierr
+			}
+		}
+	}
 	if err != nil {
-		// Processing without the state could approve a duplicate: leave the
-		// group instead, and let the instance be restarted.
+		// Processing without the state could approve a duplicate: the
+		// records of partitions not loaded are refused (unowned), and the
+		// run loop restarts the session, or stops.
 		p.report(fmt.Errorf("cannot restore payment state of partitions %v: %w", parts, err))
 		return
-	}
-	for part, st := range states {
-		p.store.Load(part, st)
 	}
 	// Calls a previous owner (or this instance, before the rebalance)
 	// started and did not see finish: make them again, with the same
@@ -670,8 +693,18 @@ func (p *Processor) transact(ctx context.Context, fetches kgo.Fetches, due map[i
 		p.log.Info("batch aborted; it will be processed again", "records", fetches.NumRecords(), "calls", len(done))
 		return nil
 	}
+	var applyErr error
 	for part, view := range batch.views {
-		p.store.Apply(part, view.changes)
+		if err := p.store.Apply(part, view.changes, view.encoded); err != nil && applyErr == nil {
+			applyErr = err
+		}
+	}
+	if applyErr != nil {
+		// Committed, but this instance's copy of it is incomplete: restore
+		// from the changelog rather than go on with a state that forgot
+		// payments.
+		p.disp.settled(done)
+		return fmt.Errorf("apply committed state: %w", applyErr)
 	}
 	p.disp.settled(done)
 	for part, ids := range batch.launch {

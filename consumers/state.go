@@ -150,21 +150,33 @@ func decodeState(b []byte) (*PaymentState, error) {
 // reads through a partView and its changes are applied only once its
 // transaction committed, so an aborted batch leaves no trace here.
 //
+// Payments without a final result are in memory: the loop works on them.
+// Final payments, the bulk of any partition and read only for duplicates,
+// follow-ups and expiry, are on local disk (finalStates), with an index
+// entry each in memory, so memory is bounded by the payments under way, not
+// by the traffic of the retention window.
+//
 // The payments that the loop looks at on every turn (parked retries, held
 // payments) are indexed apart, so a turn costs what is parked or held, not
 // what is stored.
 type Store struct {
-	mu    sync.RWMutex
-	parts map[int32]map[string]*PaymentState
+	dir string
+
+	mu sync.RWMutex
+	// open holds, per partition, the payments without a final result, and
+	// finals the final ones.
+	open   map[int32]map[string]*PaymentState
+	finals map[int32]*finalStates
 	// parked and held index, per partition, payments with a parked retry
 	// (by due time) and held payments (by hold time).
 	parked map[int32]map[string]int64
 	held   map[int32]map[string]int64
 }
 
-// NewStore is an empty store.
-func NewStore() *Store {
-	return &Store{parts: map[int32]map[string]*PaymentState{},
+// NewStore is an empty store keeping final payments' states in files of
+// dir, which must exist and belong to this store alone.
+func NewStore(dir string) *Store {
+	return &Store{dir: dir, open: map[int32]map[string]*PaymentState{}, finals: map[int32]*finalStates{},
 		parked: map[int32]map[string]int64{}, held: map[int32]map[string]int64{}}
 }
 
@@ -193,39 +205,102 @@ func (s *Store) index(part int32, id string, st *PaymentState) {
 func (s *Store) Owns(part int32) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	_, ok := s.parts[part]
+	_, ok := s.open[part]
 	return ok
-}
-
-// Get returns the committed state of a payment.
-func (s *Store) Get(part int32, id string) (*PaymentState, bool) {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	st, ok := s.parts[part][id]
-	return st, ok
-}
-
-// Load replaces a partition's state (after a restore).
-func (s *Store) Load(part int32, states map[string]*PaymentState) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.parts[part] = states
-	delete(s.parked, part)
-	delete(s.held, part)
-	for id, st := range states {
-		s.index(part, id, st)
-	}
 }
 
 // Partitions lists the partitions whose state is loaded.
 func (s *Store) Partitions() []int32 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make([]int32, 0, len(s.parts))
-	for part := range s.parts {
+	out := make([]int32, 0, len(s.open))
+	for part := range s.open {
 		out = append(out, part)
 	}
 	return out
+}
+
+// Get returns the committed state of a payment. A final payment's is read
+// from disk into a fresh copy; a payment under way's is the store's own,
+// not to be changed (partView clones it). A final state that cannot be read
+// back is a broken state directory: Get panics, which fails the batch in
+// hand (processBatch), and the processor restarts its session, which builds
+// the partition's state anew.
+func (s *Store) Get(part int32, id string) (*PaymentState, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if st, ok := s.open[part][id]; ok {
+		return st, true
+	}
+	fs, ok := s.finals[part]
+	if !ok {
+		return nil, false
+	}
+	st, ok, err := fs.get(id)
+	if err != nil {
+		panic(err)
+	}
+	return st, ok
+}
+
+// partitionLoader builds a partition's state from its changelog, in order:
+// final states go to disk as they are read, so a restore holds no more in
+// memory than the payments under way.
+type partitionLoader struct {
+	part   int32
+	open   map[string]*PaymentState
+	finals *finalStates
+}
+
+// loader starts loading a partition; install or discard it.
+func (s *Store) loader(part int32) (*partitionLoader, error) {
+	fs, err := newFinalStates(s.dir, part)
+	if err != nil {
+		return nil, err
+	}
+	return &partitionLoader{part: part, open: map[string]*PaymentState{}, finals: fs}, nil
+}
+
+// add applies one changelog record: a payment's state, or its tombstone
+// (nil value).
+func (l *partitionLoader) add(key string, value []byte) error {
+	if value == nil {
+		delete(l.open, key)
+		l.finals.delete(key)
+		return nil
+	}
+	st, err := decodeState(value)
+	if err != nil {
+		// A state this build cannot read must stop the instance, not be
+		// skipped: skipping would forget a payment.
+		return fmt.Errorf("%w: %w", errStateUnreadable, err)
+	}
+	if st.Phase == PhaseFinal {
+		delete(l.open, st.PaymentID)
+		return l.finals.put(st, value)
+	}
+	l.finals.delete(st.PaymentID)
+	l.open[st.PaymentID] = st
+	return nil
+}
+
+func (l *partitionLoader) discard() { l.finals.close() }
+
+// install replaces the partition's state with what the loader read.
+func (s *Store) install(l *partitionLoader) error {
+	if err := l.finals.flush(); err != nil {
+		l.discard()
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.dropLocked(l.part)
+	s.open[l.part] = l.open
+	s.finals[l.part] = l.finals
+	for id, st := range l.open {
+		s.index(l.part, id, st)
+	}
+	return nil
 }
 
 // Drop forgets partitions that are no longer owned.
@@ -233,30 +308,55 @@ func (s *Store) Drop(parts ...int32) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, p := range parts {
-		delete(s.parts, p)
-		delete(s.parked, p)
-		delete(s.held, p)
+		s.dropLocked(p)
 	}
 }
 
-// Apply merges a committed batch's changes; a nil state deletes.
-func (s *Store) Apply(part int32, changes map[string]*PaymentState) {
+func (s *Store) dropLocked(part int32) {
+	if fs, ok := s.finals[part]; ok {
+		fs.close()
+	}
+	delete(s.open, part)
+	delete(s.finals, part)
+	delete(s.parked, part)
+	delete(s.held, part)
+}
+
+// Apply merges a committed batch's changes (a nil state deletes); encoded
+// holds the changelog value each state was written as, which is what a
+// final state is kept as on disk. An error leaves the partition's state
+// incomplete: the caller must restart and restore it.
+func (s *Store) Apply(part int32, changes map[string]*PaymentState, encoded map[string][]byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	m, ok := s.parts[part]
+	open, ok := s.open[part]
 	if !ok {
 		// Revoked while the batch committed: the next owner restores it
 		// from the changelog, which has these changes.
-		return
+		return nil
 	}
+	fs := s.finals[part]
 	for id, st := range changes {
-		if st == nil {
-			delete(m, id)
-		} else {
-			m[id] = st
+		switch {
+		case st == nil:
+			delete(open, id)
+			fs.delete(id)
+		case st.Phase == PhaseFinal:
+			delete(open, id)
+			b, ok := encoded[id]
+			if !ok {
+				return fmt.Errorf("final state of %s applied without its encoding", id)
+			}
+			if err := fs.put(st, b); err != nil {
+				return err
+			}
+		default:
+			fs.delete(id)
+			open[id] = st
 		}
 		s.index(part, id, st)
 	}
+	return fs.flush()
 }
 
 // Scheduled returns the parked retries of owned partitions that are due at
@@ -285,23 +385,11 @@ func (s *Store) Scheduled(nowMs int64) (due map[int32][]string, next int64) {
 func (s *Store) Expired(part int32, beforeMs, approvalBeforeMs int64, limit int) []string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	var out []string
-	for id, st := range s.parts[part] {
-		if len(out) >= limit {
-			break
-		}
-		if st.Phase != PhaseFinal {
-			continue
-		}
-		cutoff := beforeMs
-		if st.AuthorizingPSP != "" && st.Result != nil && st.Result.Status == schemas.StatusApproved {
-			cutoff = approvalBeforeMs
-		}
-		if st.UpdatedAtMs < cutoff {
-			out = append(out, id)
-		}
+	fs, ok := s.finals[part]
+	if !ok {
+		return nil
 	}
-	return out
+	return fs.expired(beforeMs, approvalBeforeMs, limit)
 }
 
 // Held lists held payments of owned partitions, oldest first.
@@ -311,7 +399,7 @@ func (s *Store) Held() []heldPayment {
 	var out []heldPayment
 	for part, m := range s.held {
 		for id := range m {
-			out = append(out, heldPayment{part: part, st: s.parts[part][id]})
+			out = append(out, heldPayment{part: part, st: s.open[part][id]})
 		}
 	}
 	slices.SortFunc(out, func(a, b heldPayment) int { return cmp.Compare(a.st.HeldAtMs, b.st.HeldAtMs) })
@@ -329,7 +417,7 @@ func (s *Store) Attempting(part int32) []*PaymentState {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var out []*PaymentState
-	for _, st := range s.parts[part] {
+	for _, st := range s.open[part] {
 		if st.Phase == PhaseAttempting && st.InFlight != nil {
 			out = append(out, st.clone())
 		}
@@ -342,23 +430,20 @@ func (s *Store) Unfinished() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	n := 0
-	for _, m := range s.parts {
-		for _, st := range m {
-			if st.Phase != PhaseFinal {
-				n++
-			}
-		}
+	for _, m := range s.open {
+		n += len(m)
 	}
 	return n
 }
 
-// Len is the number of payments held, for metrics and tests.
+// Len is the number of payments held, final ones included, for metrics and
+// tests.
 func (s *Store) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	n := 0
-	for _, m := range s.parts {
-		n += len(m)
+	for part, m := range s.open {
+		n += len(m) + len(s.finals[part].index)
 	}
 	return n
 }
@@ -369,6 +454,9 @@ type partView struct {
 	store   *Store
 	part    int32
 	changes map[string]*PaymentState
+	// encoded holds the changelog value each changed state was written as
+	// (work.flushState).
+	encoded map[string][]byte
 }
 
 func (v *partView) get(id string) (*PaymentState, bool) {

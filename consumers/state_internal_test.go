@@ -1,6 +1,8 @@
 package consumers
 
 import (
+	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -29,8 +31,8 @@ func TestStateRoundTripAndVersion(t *testing.T) {
 // A batch's view sees its own changes over the store, and the store sees
 // them only when they are applied (after the transaction committed).
 func TestPartViewIsolation(t *testing.T) {
-	s := NewStore()
-	s.Load(0, map[string]*PaymentState{"p-1": {PaymentID: "p-1", Phase: PhaseInFlight}})
+	s := NewStore(t.TempDir())
+	load(t, s, 0, map[string]*PaymentState{"p-1": {PaymentID: "p-1", Phase: PhaseInFlight}})
 	v := &partView{store: s, part: 0}
 	st, _ := v.get("p-1")
 	st.Phase = PhaseFinal
@@ -42,12 +44,12 @@ func TestPartViewIsolation(t *testing.T) {
 	if _, ok := v.get("p-1"); ok {
 		t.Fatal("a forgotten payment is still visible in the batch")
 	}
-	s.Apply(0, v.changes)
+	apply(t, s, 0, v.changes)
 	if _, ok := s.Get(0, "p-1"); ok {
 		t.Fatal("the applied tombstone did not delete")
 	}
 	s.Drop(0)
-	s.Apply(0, map[string]*PaymentState{"p-2": {PaymentID: "p-2"}})
+	apply(t, s, 0, map[string]*PaymentState{"p-2": {PaymentID: "p-2"}})
 	if s.Owns(0) {
 		t.Fatal("applying to a revoked partition must not resurrect it")
 	}
@@ -56,8 +58,8 @@ func TestPartViewIsolation(t *testing.T) {
 func TestExpiredKeepsApprovalsLonger(t *testing.T) {
 	now := time.Now()
 	old := now.Add(-10 * 24 * time.Hour).UnixMilli()
-	s := NewStore()
-	s.Load(3, map[string]*PaymentState{
+	s := NewStore(t.TempDir())
+	load(t, s, 3, map[string]*PaymentState{
 		"declined": {PaymentID: "declined", Phase: PhaseFinal, UpdatedAtMs: old, Result: &schemas.PaymentResult{Status: schemas.StatusDeclined}},
 		"approved": {PaymentID: "approved", Phase: PhaseFinal, UpdatedAtMs: old, AuthorizingPSP: "psp-a", Result: &schemas.PaymentResult{Status: schemas.StatusApproved}},
 		"waiting":  {PaymentID: "waiting", Phase: PhaseActionRequired, UpdatedAtMs: old},
@@ -70,8 +72,8 @@ func TestExpiredKeepsApprovalsLonger(t *testing.T) {
 }
 
 func TestScheduledDueAndNext(t *testing.T) {
-	s := NewStore()
-	s.Load(1, map[string]*PaymentState{
+	s := NewStore(t.TempDir())
+	load(t, s, 1, map[string]*PaymentState{
 		"due":   {PaymentID: "due", Phase: PhaseScheduled, Scheduled: &schemas.AttemptFailed{DueAtMs: 1000}},
 		"later": {PaymentID: "later", Phase: PhaseScheduled, Scheduled: &schemas.AttemptFailed{DueAtMs: 5000}},
 		"sent":  {PaymentID: "sent", Phase: PhaseScheduled}, // on its delay topic, not parked yet
@@ -79,5 +81,138 @@ func TestScheduledDueAndNext(t *testing.T) {
 	due, next := s.Scheduled(2000)
 	if len(due[1]) != 1 || due[1][0] != "due" || next != 5000 {
 		t.Fatalf("due %v next %d", due, next)
+	}
+}
+
+// load installs a partition's state as a restore would, from its changelog
+// values.
+func load(t *testing.T, s *Store, part int32, states map[string]*PaymentState) {
+	t.Helper()
+	l, err := s.loader(part)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id, st := range states {
+		b, err := encodeState(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.add(id, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.install(l); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// apply applies committed changes as transact does, with their encodings.
+func apply(t *testing.T, s *Store, part int32, changes map[string]*PaymentState) {
+	t.Helper()
+	encoded := map[string][]byte{}
+	for id, st := range changes {
+		if st != nil {
+			b, err := encodeState(st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			encoded[id] = b
+		}
+	}
+	if err := s.Apply(part, changes, encoded); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Final payments live on disk: the store reads them back whole, a fresh
+// copy each time, counts them, replaces, forgets and expires them; the
+// loop's views (unfinished, attempting) hold only the payments under way.
+func TestFinalStatesLiveOnDisk(t *testing.T) {
+	dir := t.TempDir()
+	s := NewStore(dir)
+	old := time.Now().Add(-10 * 24 * time.Hour).UnixMilli()
+	approved := &PaymentState{PaymentID: "p-approved", Phase: PhaseFinal, Operation: schemas.OpAuthorize, AmountMinor: 500, Currency: "EUR",
+		AuthorizingPSP: "psp-a", AuthorizationReference: "ref-1", UpdatedAtMs: old,
+		Path:   []schemas.AttemptSummary{{AttemptID: "p-approved#1", PSP: "psp-a", Outcome: schemas.OutcomeApproved}},
+		Result: &schemas.PaymentResult{PaymentID: "p-approved", Status: schemas.StatusApproved, PSPReference: "ref-1"}}
+	load(t, s, 0, map[string]*PaymentState{
+		"p-approved": approved,
+		"p-declined": {PaymentID: "p-declined", Phase: PhaseFinal, UpdatedAtMs: old, Result: &schemas.PaymentResult{Status: schemas.StatusDeclined}},
+		"p-open":     {PaymentID: "p-open", Phase: PhaseAttempting, InFlight: &InFlight{PSP: "psp-b", IdempotencyKey: "k"}},
+	})
+	if n, u := s.Len(), s.Unfinished(); n != 3 || u != 1 {
+		t.Fatalf("Len %d, Unfinished %d; want 3 and 1", n, u)
+	}
+	if files, _ := os.ReadDir(dir); len(files) != 1 {
+		t.Fatalf("%d files in the state directory, want one for the partition", len(files))
+	}
+	got, ok := s.Get(0, "p-approved")
+	if !ok || got.AuthorizationReference != "ref-1" || got.Result.Status != schemas.StatusApproved || len(got.Path) != 1 {
+		t.Fatalf("read back %+v", got)
+	}
+	got.CapturedMinor = 500
+	if again, _ := s.Get(0, "p-approved"); again.CapturedMinor != 0 {
+		t.Fatal("changing a state read from disk changed the store")
+	}
+	// A follow-up settles on the approval: the new version replaces it.
+	apply(t, s, 0, map[string]*PaymentState{"p-approved": got, "p-declined": nil})
+	if st, _ := s.Get(0, "p-approved"); st.CapturedMinor != 500 {
+		t.Fatalf("captured %d after the change, want 500", st.CapturedMinor)
+	}
+	if _, ok := s.Get(0, "p-declined"); ok {
+		t.Fatal("a tombstone did not delete a final state")
+	}
+	// The payment under way becomes final: it leaves memory for disk.
+	done := &PaymentState{PaymentID: "p-open", Phase: PhaseFinal, UpdatedAtMs: time.Now().UnixMilli(), Result: &schemas.PaymentResult{Status: schemas.StatusFailed}}
+	apply(t, s, 0, map[string]*PaymentState{"p-open": done})
+	if u := s.Unfinished(); u != 0 {
+		t.Fatalf("Unfinished %d after the last payment finished", u)
+	}
+	if st, ok := s.Get(0, "p-open"); !ok || st.Result.Status != schemas.StatusFailed {
+		t.Fatalf("finished payment read back as %+v", st)
+	}
+	if exp := s.Expired(0, time.Now().Add(-7*24*time.Hour).UnixMilli(), time.Now().Add(-180*24*time.Hour).UnixMilli(), 10); len(exp) != 0 {
+		t.Fatalf("expired %v: the old approval is kept for follow-ups, the recent failure for duplicates", exp)
+	}
+	s.Drop(0)
+	if files, _ := os.ReadDir(dir); len(files) != 0 {
+		t.Fatalf("%d files left after the partition was dropped", len(files))
+	}
+}
+
+// Compaction keeps every live state and drops the garbage of replaced ones.
+func TestFinalStatesCompaction(t *testing.T) {
+	fs, err := newFinalStates(t.TempDir(), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.close()
+	for round := range 3 {
+		for i := range 50 {
+			st := &PaymentState{PaymentID: fmt.Sprintf("p-%d", i), Phase: PhaseFinal, AmountMinor: int64(round*100 + i)}
+			b, err := encodeState(st)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := fs.put(st, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := fs.w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	before := fs.size
+	if err := fs.compact(); err != nil {
+		t.Fatal(err)
+	}
+	if fs.size != fs.live || fs.size*2 > before {
+		t.Fatalf("after compaction %d bytes (%d live), before %d: want only the live third", fs.size, fs.live, before)
+	}
+	for i := range 50 {
+		st, ok, err := fs.get(fmt.Sprintf("p-%d", i))
+		if err != nil || !ok || st.AmountMinor != int64(200+i) {
+			t.Fatalf("p-%d after compaction: %+v %v %v", i, st, ok, err)
+		}
 	}
 }

@@ -61,6 +61,10 @@ func (w *work) flushState() {
 				panic(fmt.Sprintf("encode state of %s: %v", id, err))
 			}
 			rec.Value = b
+			if w.view.encoded == nil {
+				w.view.encoded = map[string][]byte{}
+			}
+			w.view.encoded[id] = b
 		}
 		w.emit(rec)
 	}
