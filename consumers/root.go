@@ -538,7 +538,7 @@ func (p *Processor) run(ctx context.Context) error {
 				p.log.Warn("fetch error", "topic", topic, "partition", part, "err", err)
 			}
 		})
-		done := p.disp.take()
+		done := p.takeDone()
 		due, _ = p.store.Scheduled(p.now().UnixMilli())
 		due = p.releasable(due)
 		if fetches.NumRecords() == 0 && len(due) == 0 && len(done) == 0 {
@@ -548,6 +548,23 @@ func (p *Processor) run(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// takeDone returns the finished calls of the partitions this instance
+// holds. The others (their partition moved on while the call ran) are
+// settled at once: whoever owns them now makes the call again from the
+// committed state, and a transaction here could only be refused.
+func (p *Processor) takeDone() []completion {
+	var kept, gone []completion
+	for _, c := range p.disp.take() {
+		if p.store.Owns(c.part) {
+			kept = append(kept, c)
+		} else {
+			gone = append(gone, c)
+		}
+	}
+	p.disp.settled(gone)
+	return kept
 }
 
 // poll takes the next records, waiting up to wait, or less when a PSP call
@@ -576,7 +593,7 @@ func (p *Processor) drain() error {
 		case <-p.disp.wake:
 		case <-time.After(50 * time.Millisecond):
 		}
-		if done := p.disp.take(); len(done) > 0 {
+		if done := p.takeDone(); len(done) > 0 {
 			if err := p.transact(context.Background(), kgo.Fetches{}, nil, done); err != nil {
 				return err
 			}
