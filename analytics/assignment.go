@@ -179,18 +179,20 @@ func (s *Sink) commitBehind(ctx context.Context) {
 	})
 }
 
-// stillOwned is the batch's records whose partition is still owned under
-// the epoch they were taken in.
-func (s *Sink) stillOwned(b *batch) []*kgo.Record {
+// stillOwned is, for each partition of the batch still owned under the
+// epoch of its last records, the last record taken (what CommitRecords
+// needs), and how many records of the batch that covers.
+func (s *Sink) stillOwned(b *batch) (recs []*kgo.Record, n int) {
 	s.asg.mu.Lock()
 	defer s.asg.mu.Unlock()
-	out := make([]*kgo.Record, 0, len(b.records))
-	for i, rec := range b.records {
-		if s.asg.owned[partition{rec.Topic, rec.Partition}] == b.epochs[i] {
-			out = append(out, rec)
+	recs = make([]*kgo.Record, 0, len(b.commit))
+	for p, t := range b.commit {
+		if s.asg.owned[p] == t.epoch {
+			recs = append(recs, t.rec)
+			n += t.n
 		}
 	}
-	return out
+	return recs, n
 }
 
 // refreshLoaded re-reads how far ClickHouse holds every owned partition.

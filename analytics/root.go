@@ -8,11 +8,15 @@
 //
 // The sink is a Kafka consumer of payments.attempts, payments.results and
 // payments.requested in its own consumer group. It decodes the events,
-// accumulates rows into batches and inserts, per table, one block with a
-// named column list. Undecodable records, and requests the processor would
-// reject, are counted, logged and skipped: both result topics carry only
-// payroute's own outputs, and blocking analytics on foreign data would help
-// nobody.
+// accumulates rows into batches, column by column, and inserts, per table,
+// one block with a named column list. One batch is inserted while the next
+// one fills (inserts stay one at a time and in order), so that decoding and
+// ClickHouse's writing overlap; ClickHouse's cost is mostly per insert (a
+// part per table and per materialized view), hence large batches
+// (batch_size) bounded in time (flush_interval). Undecodable records, and
+// requests the processor would reject, are counted, logged and skipped:
+// both result topics carry only payroute's own outputs, and blocking
+// analytics on foreign data would help nobody.
 // Results republished for duplicate requests (producers.HeaderReplay) are
 // counted and skipped too: they copy a result already loaded, and the
 // per-minute payment counts (migration 0005) must see each result once.
@@ -74,9 +78,11 @@
 // # Outages
 //
 // ClickHouse down (at start or later): the sink retries with exponential
-// backoff, fetching paused and the batch kept in hand, and catches up when
-// the server is back. The payment processor has its own Kafka client and
-// group and never waits for the sink, so an outage costs payments nothing.
+// backoff, fetching paused and the batch kept in hand (the next one fills
+// up to batch_size from what was already fetched, then waits), and catches
+// up when the server is back. The payment processor has its own Kafka
+// client and group and never waits for the sink, so an outage costs
+// payments nothing.
 //
 // # Schema
 //
@@ -104,7 +110,8 @@ import (
 )
 
 // Decoder reads payroute's Avro events (schemas.Serde). Errors caused by the
-// input are *schemas.DecodeError; any other error is transient.
+// input are *schemas.DecodeError; any other error is transient. The sink
+// decodes on several goroutines at once.
 type Decoder interface {
 	Decode(b []byte, v any) error
 }

@@ -6,20 +6,18 @@ import (
 	"math"
 	"sort"
 	"strings"
-	"time"
+	"unsafe"
 
 	"github.com/payroute/payroute/schemas"
 )
 
 // source is where a row was read in Kafka: the (topic, partition, offset)
 // stored with every raw row, from which ClickHouse knows how far it has
-// loaded each partition (migration 0002). epoch is the sink's assignment of
-// the partition the record was polled under; it is not stored.
+// loaded each partition (migration 0002).
 type source struct {
 	Topic     string
 	Partition int32
 	Offset    int64
-	epoch     uint64
 }
 
 // attemptRow is one row of <database>.attempts.
@@ -34,76 +32,200 @@ type paymentRow struct {
 	src source
 }
 
-// column is one inserted column: its name and how a row gives its value, in
-// the Go type clickhouse-go expects for the ClickHouse type of the
-// migration. Keeping name and value side by side is what keeps the named
-// column list of the INSERT and the appended values in step.
+// requestRow is one row of <database>.requests.
+type requestRow struct {
+	r   *schemas.PaymentRequested
+	src source
+}
+
+// column is one inserted column: its name and the buffer that keeps its
+// values for a block, typed for the ClickHouse type of the migration.
+// Keeping the name and the value side by side is what keeps the named
+// column list of the INSERT and the appended columns in step.
+//
+// Rows are kept column by column from the moment they are decoded, not as
+// events: a batch of a hundred thousand rows then holds a few flat buffers
+// (the strings of a column back to back) rather than millions of small
+// strings for the garbage collector to trace, and the insert hands each
+// column to clickhouse-go as one typed slice instead of boxing every value
+// into an interface.
 type column[R any] struct {
-	name  string
-	value func(*R) any
+	name   string
+	buffer func() values[R]
+}
+
+// values is one column's values in a block.
+type values[R any] interface {
+	// add appends the row's value.
+	add(r *R)
+	// column is the values of the rows keep (every row when keep is nil),
+	// as the slice clickhouse-go's column takes. The slice may alias the
+	// buffer and sc: it is valid until the next call, and only as long as
+	// nothing is added.
+	column(keep []int32, sc *scratch) any
+}
+
+// scratch is reused by the columns of one insert: clickhouse-go copies
+// what it is given, so one slice of string views serves every column.
+type scratch struct {
+	views []string
+}
+
+// number is the Go types of the numeric columns.
+type number interface {
+	~uint8 | ~int32 | ~uint32 | ~int64 | ~uint64
+}
+
+// stringColumn is a String column.
+func stringColumn[R any](name string, get func(*R) string) column[R] {
+	return column[R]{name, func() values[R] { return &stringValues[R]{get: get} }}
+}
+
+// numberColumn is an integer column of the ClickHouse type matching T
+// (UInt8, Int32, UInt32, Int64, UInt64).
+func numberColumn[R any, T number](name string, get func(*R) T) column[R] {
+	return column[R]{name, func() values[R] { return &sliceValues[R, T]{get: get} }}
+}
+
+// dateTimeColumn is a DateTime column; get gives epoch seconds (dateTime).
+func dateTimeColumn[R any](name string, get func(*R) int64) column[R] {
+	return column[R]{name, func() values[R] { return &sliceValues[R, int64]{get: get} }}
+}
+
+// arrayColumn is an Array(String) or Array(Int32) column. Arrays are rare
+// (payments and requests only) and short, so each row keeps its own slice.
+func arrayColumn[R any, T string | int32](name string, get func(*R) []T) column[R] {
+	return column[R]{name, func() values[R] { return &sliceValues[R, []T]{get: get} }}
+}
+
+// stringValues keeps a column's strings back to back in data; ends[i] is
+// where row i's string ends.
+type stringValues[R any] struct {
+	get  func(*R) string
+	data []byte
+	ends []int
+}
+
+func (v *stringValues[R]) add(r *R) {
+	v.data = append(v.data, v.get(r)...)
+	v.ends = append(v.ends, len(v.data))
+}
+
+// column returns views into data, without copying: clickhouse-go copies
+// them into its own column buffer before the views are dropped, and data
+// is never written once the batch is being inserted.
+func (v *stringValues[R]) column(keep []int32, sc *scratch) any {
+	n := len(v.ends)
+	if keep != nil {
+		n = len(keep)
+	}
+	views := sc.views[:0]
+	if cap(views) < n {
+		views = make([]string, 0, n)
+	}
+	view := func(i int) string {
+		start := 0
+		if i > 0 {
+			start = v.ends[i-1]
+		}
+		if start == v.ends[i] {
+			return ""
+		}
+		return unsafe.String(&v.data[start], v.ends[i]-start)
+	}
+	if keep == nil {
+		for i := range v.ends {
+			views = append(views, view(i))
+		}
+	} else {
+		for _, i := range keep {
+			views = append(views, view(int(i)))
+		}
+	}
+	sc.views = views
+	return views
+}
+
+// sliceValues keeps a column's values in a slice.
+type sliceValues[R any, T any] struct {
+	get  func(*R) T
+	vals []T
+}
+
+func (v *sliceValues[R, T]) add(r *R) { v.vals = append(v.vals, v.get(r)) }
+
+func (v *sliceValues[R, T]) column(keep []int32, _ *scratch) any {
+	if keep == nil {
+		return v.vals
+	}
+	out := make([]T, len(keep))
+	for j, i := range keep {
+		out[j] = v.vals[i]
+	}
+	return out
 }
 
 var attemptColumns = []column[attemptRow]{
-	{"attempt_id", func(r *attemptRow) any { return r.a.AttemptID }},
-	{"payment_id", func(r *attemptRow) any { return r.a.PaymentID }},
-	{"merchant_id", func(r *attemptRow) any { return r.a.MerchantID }},
-	{"attempt_number", func(r *attemptRow) any { return u32(int64(r.a.AttemptNumber)) }},
-	{"rank", func(r *attemptRow) any { return u32(int64(r.a.Rank)) }},
-	{"psp", func(r *attemptRow) any { return r.a.PSP }},
-	{"method", func(r *attemptRow) any { return r.a.Method }},
-	{"previous_psp", func(r *attemptRow) any { return r.a.PreviousPSP }},
-	{"operation", func(r *attemptRow) any { return string(r.a.Operation) }},
-	{"amount_minor", func(r *attemptRow) any { return r.a.AmountMinor }},
-	{"currency", func(r *attemptRow) any { return r.a.Currency }},
-	{"outcome", func(r *attemptRow) any { return string(r.a.Outcome) }},
-	{"class", func(r *attemptRow) any { return string(r.a.Class) }},
-	{"psp_code", func(r *attemptRow) any { return r.a.PSPCode }},
-	{"issuer_code", func(r *attemptRow) any { return r.a.IssuerCode }},
-	{"message", func(r *attemptRow) any { return r.a.Message }},
-	{"psp_reference", func(r *attemptRow) any { return r.a.PSPReference }},
-	{"idempotency_key", func(r *attemptRow) any { return r.a.IdempotencyKey }},
-	{"latency_ms", func(r *attemptRow) any { return u64(r.a.LatencyMs) }},
-	{"fee_minor", func(r *attemptRow) any { return r.a.FeeMinor }},
-	{"card_network", func(r *attemptRow) any { return r.a.CardNetwork }},
-	{"card_funding", func(r *attemptRow) any { return r.a.CardFunding }},
-	{"card_bin", func(r *attemptRow) any { return r.a.CardBIN }},
-	{"issuer_country", func(r *attemptRow) any { return r.a.IssuerCountry }},
-	{"config_version", func(r *attemptRow) any { return r.a.ConfigVersion }},
-	{"rule_id", func(r *attemptRow) any { return r.a.RuleID }},
-	{"started_at", func(r *attemptRow) any { return dateTime(r.a.StartedAtMs) }},
-	{"started_at_ms", func(r *attemptRow) any { return u64(r.a.StartedAtMs) }},
-	{"finished_at_ms", func(r *attemptRow) any { return u64(r.a.FinishedAtMs) }},
-	{"source_topic", func(r *attemptRow) any { return r.src.Topic }},
-	{"source_partition", func(r *attemptRow) any { return r.src.Partition }},
-	{"source_offset", func(r *attemptRow) any { return u64(r.src.Offset) }},
+	stringColumn("attempt_id", func(r *attemptRow) string { return r.a.AttemptID }),
+	stringColumn("payment_id", func(r *attemptRow) string { return r.a.PaymentID }),
+	stringColumn("merchant_id", func(r *attemptRow) string { return r.a.MerchantID }),
+	numberColumn("attempt_number", func(r *attemptRow) uint32 { return u32(int64(r.a.AttemptNumber)) }),
+	numberColumn("rank", func(r *attemptRow) uint32 { return u32(int64(r.a.Rank)) }),
+	stringColumn("psp", func(r *attemptRow) string { return r.a.PSP }),
+	stringColumn("method", func(r *attemptRow) string { return r.a.Method }),
+	stringColumn("previous_psp", func(r *attemptRow) string { return r.a.PreviousPSP }),
+	stringColumn("operation", func(r *attemptRow) string { return string(r.a.Operation) }),
+	numberColumn("amount_minor", func(r *attemptRow) int64 { return r.a.AmountMinor }),
+	stringColumn("currency", func(r *attemptRow) string { return r.a.Currency }),
+	stringColumn("outcome", func(r *attemptRow) string { return string(r.a.Outcome) }),
+	stringColumn("class", func(r *attemptRow) string { return string(r.a.Class) }),
+	stringColumn("psp_code", func(r *attemptRow) string { return r.a.PSPCode }),
+	stringColumn("issuer_code", func(r *attemptRow) string { return r.a.IssuerCode }),
+	stringColumn("message", func(r *attemptRow) string { return r.a.Message }),
+	stringColumn("psp_reference", func(r *attemptRow) string { return r.a.PSPReference }),
+	stringColumn("idempotency_key", func(r *attemptRow) string { return r.a.IdempotencyKey }),
+	numberColumn("latency_ms", func(r *attemptRow) uint64 { return u64(r.a.LatencyMs) }),
+	numberColumn("fee_minor", func(r *attemptRow) int64 { return r.a.FeeMinor }),
+	stringColumn("card_network", func(r *attemptRow) string { return r.a.CardNetwork }),
+	stringColumn("card_funding", func(r *attemptRow) string { return r.a.CardFunding }),
+	stringColumn("card_bin", func(r *attemptRow) string { return r.a.CardBIN }),
+	stringColumn("issuer_country", func(r *attemptRow) string { return r.a.IssuerCountry }),
+	stringColumn("config_version", func(r *attemptRow) string { return r.a.ConfigVersion }),
+	stringColumn("rule_id", func(r *attemptRow) string { return r.a.RuleID }),
+	dateTimeColumn("started_at", func(r *attemptRow) int64 { return dateTime(r.a.StartedAtMs) }),
+	numberColumn("started_at_ms", func(r *attemptRow) uint64 { return u64(r.a.StartedAtMs) }),
+	numberColumn("finished_at_ms", func(r *attemptRow) uint64 { return u64(r.a.FinishedAtMs) }),
+	stringColumn("source_topic", func(r *attemptRow) string { return r.src.Topic }),
+	numberColumn("source_partition", func(r *attemptRow) int32 { return r.src.Partition }),
+	numberColumn("source_offset", func(r *attemptRow) uint64 { return u64(r.src.Offset) }),
 }
 
 var paymentColumns = []column[paymentRow]{
-	{"payment_id", func(r *paymentRow) any { return r.p.PaymentID }},
-	{"merchant_id", func(r *paymentRow) any { return r.p.MerchantID }},
-	{"operation", func(r *paymentRow) any { return string(r.p.Operation) }},
-	{"status", func(r *paymentRow) any { return string(r.p.Status) }},
-	{"amount_minor", func(r *paymentRow) any { return r.p.AmountMinor }},
-	{"currency", func(r *paymentRow) any { return r.p.Currency }},
-	{"psp", func(r *paymentRow) any { return r.p.PSP }},
-	{"psp_reference", func(r *paymentRow) any { return r.p.PSPReference }},
-	{"first_psp", func(r *paymentRow) any { return r.p.FirstPSP }},
-	{"psp_path", func(r *paymentRow) any { return pspPath(r.p) }},
-	{"attempt_count", func(r *paymentRow) any { return u32(int64(r.p.AttemptCount)) }},
-	{"class", func(r *paymentRow) any { return string(r.p.Class) }},
-	{"psp_code", func(r *paymentRow) any { return r.p.PSPCode }},
-	{"reason", func(r *paymentRow) any { return r.p.Reason }},
-	{"retry_after_ms", func(r *paymentRow) any { return u64(r.p.RetryAfterMs) }},
-	{"config_version", func(r *paymentRow) any { return r.p.ConfigVersion }},
-	{"rule_id", func(r *paymentRow) any { return r.p.RuleID }},
-	{"requested_at", func(r *paymentRow) any { return dateTime(r.p.RequestedAtMs) }},
-	{"requested_at_ms", func(r *paymentRow) any { return u64(r.p.RequestedAtMs) }},
-	{"completed_at", func(r *paymentRow) any { return dateTime(r.p.CompletedAtMs) }},
-	{"completed_at_ms", func(r *paymentRow) any { return u64(r.p.CompletedAtMs) }},
-	{"time_to_final_ms", func(r *paymentRow) any { return timeToFinal(r.p) }},
-	{"source_topic", func(r *paymentRow) any { return r.src.Topic }},
-	{"source_partition", func(r *paymentRow) any { return r.src.Partition }},
-	{"source_offset", func(r *paymentRow) any { return u64(r.src.Offset) }},
+	stringColumn("payment_id", func(r *paymentRow) string { return r.p.PaymentID }),
+	stringColumn("merchant_id", func(r *paymentRow) string { return r.p.MerchantID }),
+	stringColumn("operation", func(r *paymentRow) string { return string(r.p.Operation) }),
+	stringColumn("status", func(r *paymentRow) string { return string(r.p.Status) }),
+	numberColumn("amount_minor", func(r *paymentRow) int64 { return r.p.AmountMinor }),
+	stringColumn("currency", func(r *paymentRow) string { return r.p.Currency }),
+	stringColumn("psp", func(r *paymentRow) string { return r.p.PSP }),
+	stringColumn("psp_reference", func(r *paymentRow) string { return r.p.PSPReference }),
+	stringColumn("first_psp", func(r *paymentRow) string { return r.p.FirstPSP }),
+	arrayColumn("psp_path", func(r *paymentRow) []string { return pspPath(r.p) }),
+	numberColumn("attempt_count", func(r *paymentRow) uint32 { return u32(int64(r.p.AttemptCount)) }),
+	stringColumn("class", func(r *paymentRow) string { return string(r.p.Class) }),
+	stringColumn("psp_code", func(r *paymentRow) string { return r.p.PSPCode }),
+	stringColumn("reason", func(r *paymentRow) string { return r.p.Reason }),
+	numberColumn("retry_after_ms", func(r *paymentRow) uint64 { return u64(r.p.RetryAfterMs) }),
+	stringColumn("config_version", func(r *paymentRow) string { return r.p.ConfigVersion }),
+	stringColumn("rule_id", func(r *paymentRow) string { return r.p.RuleID }),
+	dateTimeColumn("requested_at", func(r *paymentRow) int64 { return dateTime(r.p.RequestedAtMs) }),
+	numberColumn("requested_at_ms", func(r *paymentRow) uint64 { return u64(r.p.RequestedAtMs) }),
+	dateTimeColumn("completed_at", func(r *paymentRow) int64 { return dateTime(r.p.CompletedAtMs) }),
+	numberColumn("completed_at_ms", func(r *paymentRow) uint64 { return u64(r.p.CompletedAtMs) }),
+	numberColumn("time_to_final_ms", func(r *paymentRow) uint64 { return timeToFinal(r.p) }),
+	stringColumn("source_topic", func(r *paymentRow) string { return r.src.Topic }),
+	numberColumn("source_partition", func(r *paymentRow) int32 { return r.src.Partition }),
+	numberColumn("source_offset", func(r *paymentRow) uint64 { return u64(r.src.Offset) }),
 }
 
 // timeToFinal is the time_to_final_ms of a result: from the request to the
@@ -121,44 +243,40 @@ func timeToFinal(p *schemas.PaymentResult) uint64 {
 	return uint64(p.CompletedAtMs - p.RequestedAtMs)
 }
 
-// requestRow is one row of <database>.requests.
-type requestRow struct {
-	r   *schemas.PaymentRequested
-	src source
-}
-
 var requestColumns = []column[requestRow]{
-	{"payment_id", func(r *requestRow) any { return r.r.PaymentID }},
-	{"reference_payment_id", func(r *requestRow) any { return r.r.ReferencePaymentID }},
-	{"merchant_id", func(r *requestRow) any { return r.r.MerchantID }},
-	{"operation", func(r *requestRow) any { return string(r.r.Operation) }},
-	{"amount_minor", func(r *requestRow) any { return r.r.AmountMinor }},
-	{"currency", func(r *requestRow) any { return r.r.Currency }},
-	{"method_type", func(r *requestRow) any { return r.r.PaymentMethod.Type }},
-	{"card_network", func(r *requestRow) any { return r.r.PaymentMethod.Network }},
-	{"card_funding", func(r *requestRow) any { return r.r.PaymentMethod.Funding }},
-	{"card_bin", func(r *requestRow) any { return r.r.PaymentMethod.BIN }},
-	{"card_last4", func(r *requestRow) any { return r.r.PaymentMethod.Last4 }},
-	{"issuer_country", func(r *requestRow) any { return r.r.PaymentMethod.IssuerCountry }},
-	{"expiry_month", func(r *requestRow) any { return r.r.PaymentMethod.ExpiryMonth }},
-	{"expiry_year", func(r *requestRow) any { return r.r.PaymentMethod.ExpiryYear }},
-	{"customer_id", func(r *requestRow) any { return r.r.Customer.CustomerID }},
-	{"customer_country", func(r *requestRow) any { return r.r.Customer.Country }},
-	{"recurring", func(r *requestRow) any { return boolUInt8(r.r.Recurring) }},
-	{"route_ref", func(r *requestRow) any { return r.r.Routing.RouteRef }},
-	{"provider_override", func(r *requestRow) any { return r.r.Routing.ProviderOverride }},
-	{"candidate_psps", func(r *requestRow) any { return candidateField(r.r, func(c schemas.Candidate) string { return c.PSP }) }},
-	{"candidate_methods", func(r *requestRow) any {
+	stringColumn("payment_id", func(r *requestRow) string { return r.r.PaymentID }),
+	stringColumn("reference_payment_id", func(r *requestRow) string { return r.r.ReferencePaymentID }),
+	stringColumn("merchant_id", func(r *requestRow) string { return r.r.MerchantID }),
+	stringColumn("operation", func(r *requestRow) string { return string(r.r.Operation) }),
+	numberColumn("amount_minor", func(r *requestRow) int64 { return r.r.AmountMinor }),
+	stringColumn("currency", func(r *requestRow) string { return r.r.Currency }),
+	stringColumn("method_type", func(r *requestRow) string { return r.r.PaymentMethod.Type }),
+	stringColumn("card_network", func(r *requestRow) string { return r.r.PaymentMethod.Network }),
+	stringColumn("card_funding", func(r *requestRow) string { return r.r.PaymentMethod.Funding }),
+	stringColumn("card_bin", func(r *requestRow) string { return r.r.PaymentMethod.BIN }),
+	stringColumn("card_last4", func(r *requestRow) string { return r.r.PaymentMethod.Last4 }),
+	stringColumn("issuer_country", func(r *requestRow) string { return r.r.PaymentMethod.IssuerCountry }),
+	numberColumn("expiry_month", func(r *requestRow) int32 { return r.r.PaymentMethod.ExpiryMonth }),
+	numberColumn("expiry_year", func(r *requestRow) int32 { return r.r.PaymentMethod.ExpiryYear }),
+	stringColumn("customer_id", func(r *requestRow) string { return r.r.Customer.CustomerID }),
+	stringColumn("customer_country", func(r *requestRow) string { return r.r.Customer.Country }),
+	numberColumn("recurring", func(r *requestRow) uint8 { return boolUInt8(r.r.Recurring) }),
+	stringColumn("route_ref", func(r *requestRow) string { return r.r.Routing.RouteRef }),
+	stringColumn("provider_override", func(r *requestRow) string { return r.r.Routing.ProviderOverride }),
+	arrayColumn("candidate_psps", func(r *requestRow) []string {
+		return candidateField(r.r, func(c schemas.Candidate) string { return c.PSP })
+	}),
+	arrayColumn("candidate_methods", func(r *requestRow) []string {
 		return candidateField(r.r, func(c schemas.Candidate) string { return c.Method })
-	}},
-	{"candidate_ranks", func(r *requestRow) any { return candidateRanks(r.r) }},
-	{"metadata_keys", func(r *requestRow) any { k, _ := metadataArrays(r.r.Metadata); return k }},
-	{"metadata_values", func(r *requestRow) any { _, v := metadataArrays(r.r.Metadata); return v }},
-	{"requested_at", func(r *requestRow) any { return dateTime(r.r.RequestedAtMs) }},
-	{"requested_at_ms", func(r *requestRow) any { return u64(r.r.RequestedAtMs) }},
-	{"source_topic", func(r *requestRow) any { return r.src.Topic }},
-	{"source_partition", func(r *requestRow) any { return r.src.Partition }},
-	{"source_offset", func(r *requestRow) any { return u64(r.src.Offset) }},
+	}),
+	arrayColumn("candidate_ranks", func(r *requestRow) []int32 { return candidateRanks(r.r) }),
+	arrayColumn("metadata_keys", func(r *requestRow) []string { k, _ := metadataArrays(r.r.Metadata); return k }),
+	arrayColumn("metadata_values", func(r *requestRow) []string { _, v := metadataArrays(r.r.Metadata); return v }),
+	dateTimeColumn("requested_at", func(r *requestRow) int64 { return dateTime(r.r.RequestedAtMs) }),
+	numberColumn("requested_at_ms", func(r *requestRow) uint64 { return u64(r.r.RequestedAtMs) }),
+	stringColumn("source_topic", func(r *requestRow) string { return r.src.Topic }),
+	numberColumn("source_partition", func(r *requestRow) int32 { return r.src.Partition }),
+	numberColumn("source_offset", func(r *requestRow) uint64 { return u64(r.src.Offset) }),
 }
 
 func boolUInt8(b bool) uint8 {
@@ -229,17 +347,43 @@ func u64(v int64) uint64 {
 	return uint64(v)
 }
 
-// dateTime turns epoch milliseconds into a value for a DateTime column,
-// which holds whole seconds from 1970 to 2106.
-func dateTime(ms int64) time.Time {
-	s := ms / 1000
-	switch {
-	case s < 0:
-		s = 0
-	case s > math.MaxUint32:
-		s = math.MaxUint32
+// dateTime turns epoch milliseconds into epoch seconds for a DateTime
+// column, which holds whole seconds from 1970 to 2106.
+func dateTime(ms int64) int64 {
+	return min(max(ms/1000, 0), math.MaxUint32)
+}
+
+// rowSource is where a row of a block was read: its partition, as an index
+// into the batch's partition table (with the epoch it was polled under),
+// and its offset.
+type rowSource struct {
+	part   int32
+	offset int64
+}
+
+// block is one table's rows of a batch, column by column, and where each
+// row was read.
+type block[R any] struct {
+	table string
+	cols  []column[R]
+	vals  []values[R]
+	srcs  []rowSource
+}
+
+func newBlock[R any](table string, cols []column[R]) *block[R] {
+	b := &block[R]{table: table, cols: cols, vals: make([]values[R], len(cols))}
+	for i, c := range cols {
+		b.vals[i] = c.buffer()
 	}
-	return time.Unix(s, 0).UTC()
+	return b
+}
+
+// add appends a row read at src.
+func (b *block[R]) add(r *R, src rowSource) {
+	for _, v := range b.vals {
+		v.add(r)
+	}
+	b.srcs = append(b.srcs, src)
 }
 
 // insertSQL is "INSERT INTO <db>.<table> (c1, c2, ...)". Naming the columns
@@ -253,32 +397,33 @@ func insertSQL[R any](table string, cols []column[R]) string {
 	return "INSERT INTO " + table + " (" + strings.Join(names, ", ") + ")"
 }
 
-// insertRows inserts rows into table as one batch. A batch that fails is
-// aborted, never half-sent, and the caller retries it whole.
-func insertRows[R any](ctx context.Context, c *Conn, table string, cols []column[R], rows []R) (err error) {
-	if len(rows) == 0 {
-		return nil
-	}
-	batch, err := c.PrepareBatch(ctx, insertSQL(c.table(table), cols))
+// insertBlock inserts the rows keep of b (every row when keep is nil) as
+// one batch, which clickhouse-go sends as one native Data block, handing it
+// each column as one typed slice. A batch that fails is aborted, never
+// half-sent, and the caller retries it whole.
+func insertBlock[R any](ctx context.Context, c *Conn, b *block[R], keep []int32) (err error) {
+	table := c.table(b.table)
+	batch, err := c.PrepareBatch(ctx, insertSQL(table, b.cols))
 	if err != nil {
-		return fmt.Errorf("prepare insert into %s: %w", c.table(table), err)
+		return fmt.Errorf("prepare insert into %s: %w", table, err)
 	}
 	defer func() {
 		if err != nil {
 			_ = batch.Abort()
 		}
 	}()
-	vals := make([]any, len(cols))
-	for i := range rows {
-		for j, col := range cols {
-			vals[j] = col.value(&rows[i])
-		}
-		if err := batch.Append(vals...); err != nil {
-			return fmt.Errorf("append to %s: %w", c.table(table), err)
+	var sc scratch
+	for i, v := range b.vals {
+		if err := batch.Column(i).Append(v.column(keep, &sc)); err != nil {
+			return fmt.Errorf("append column %s to %s: %w", b.cols[i].name, table, err)
 		}
 	}
+	n := len(b.srcs)
+	if keep != nil {
+		n = len(keep)
+	}
 	if err := batch.Send(); err != nil {
-		return fmt.Errorf("insert %d rows into %s: %w", len(rows), c.table(table), err)
+		return fmt.Errorf("insert %d rows into %s: %w", n, table, err)
 	}
 	return nil
 }

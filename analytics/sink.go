@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -14,22 +15,72 @@ import (
 	"github.com/payroute/payroute/schemas"
 )
 
-// batch is the records in hand and the rows decoded from them.
+// batch is the records in hand and the rows decoded from them, column by
+// column, one block per table.
 type batch struct {
-	attempts []attemptRow
-	payments []paymentRow
-	requests []requestRow
-	// records are every record taken, rows or not (undecodable records are
-	// committed too), with the epoch they were taken under.
-	records []*kgo.Record
-	epochs  []uint64
-	// last is the highest offset taken per partition, to drop a record
-	// delivered twice within the batch.
-	last  map[partition]int64
+	attempts *block[attemptRow]
+	payments *block[paymentRow]
+	requests *block[requestRow]
+	// parts is every partition the batch has records of, with the epoch
+	// they were polled under; rows refer to it by index.
+	parts   []partEpoch
+	partIdx map[partEpoch]int32
+	// records is how many records were taken, rows or not (undecodable and
+	// skipped records are committed too).
+	records int
+	// commit is, per partition, the last record taken, under the epoch of
+	// its latest records, and how many records of that epoch were taken:
+	// what is committed once the rows are in.
+	commit map[partition]taken
+	// seen is the last record taken per partition, in this batch or the
+	// one before it, to drop a record delivered twice within an
+	// assignment.
+	seen  map[partition]taken
 	first time.Time // when the first record entered the batch
 }
 
-func (b *batch) len() int { return len(b.records) }
+// partEpoch is a partition under one assignment.
+type partEpoch struct {
+	p     partition
+	epoch uint64
+}
+
+// taken is a record taken under an epoch; n counts the records of the
+// partition taken under that epoch.
+type taken struct {
+	rec   *kgo.Record
+	epoch uint64
+	n     int
+}
+
+// newBatch is an empty batch following prev (nil for the first), whose
+// record of what was seen it takes over.
+func newBatch(prev *batch) *batch {
+	b := &batch{
+		attempts: newBlock("attempts", attemptColumns),
+		payments: newBlock("payments", paymentColumns),
+		requests: newBlock("requests", requestColumns),
+		partIdx:  map[partEpoch]int32{},
+		commit:   map[partition]taken{},
+		seen:     map[partition]taken{},
+	}
+	if prev != nil {
+		b.seen, prev.seen = prev.seen, nil
+	}
+	return b
+}
+
+// part is the index of (p, epoch) in the partition table.
+func (b *batch) part(p partition, epoch uint64) int32 {
+	pe := partEpoch{p, epoch}
+	i, ok := b.partIdx[pe]
+	if !ok {
+		i = int32(len(b.parts))
+		b.parts = append(b.parts, pe)
+		b.partIdx[pe] = i
+	}
+	return i
+}
 
 // ClickHouse error codes after which the schema is re-applied before the
 // next retry: someone dropped the tables (or the database) under the sink.
@@ -70,11 +121,45 @@ func (s *Sink) run(runCtx, flushCtx context.Context) error {
 	s.client = client
 	defer client.Close()
 
-	b := newBatch()
+	// One batch is inserted (by its own goroutine) while the next one
+	// fills: decoding the records here, and encoding and writing the block
+	// in clickhouse-go and the server, overlap. Inserts stay one at a time,
+	// in order, so each partition's rows still go in as a contiguous run;
+	// a batch that is due while the insert before it is still going keeps
+	// filling, up to BatchSize, and goes as soon as that insert is done.
+	// At most two batches are in hand: once the second is full, polling
+	// waits for the first.
+	var inflight *flushing
+	b := newBatch(nil)
+	var recs []*kgo.Record // of one poll
+	var events []decoded   // recs decoded
+	notLoaded := func(err error, bs ...*batch) error {
+		n := 0
+		for _, b := range bs {
+			n += b.records
+		}
+		// Not wrapped: this is not a clean stop.
+		return fmt.Errorf("stopped with %d records not loaded (they are delivered again at the next start): %v", n, err)
+	}
+	// wait waits for the insert in flight; it fails only when Stop gave up.
+	wait := func() error {
+		if inflight == nil {
+			return nil
+		}
+		f := inflight
+		inflight = nil
+		<-f.done.Done()
+		if f.err != nil {
+			return notLoaded(f.err, f.b, b)
+		}
+		return nil
+	}
 	final := func() error {
+		if err := wait(); err != nil {
+			return err
+		}
 		if err := s.flush(flushCtx, b); err != nil {
-			// Not wrapped: this is not a clean stop.
-			return fmt.Errorf("stopped with %d records not loaded (they are delivered again at the next start): %v", b.len(), err)
+			return notLoaded(err, b)
 		}
 		return nil
 	}
@@ -82,110 +167,122 @@ func (s *Sink) run(runCtx, flushCtx context.Context) error {
 		if runCtx.Err() != nil {
 			return final()
 		}
-		wait := s.cfg.FlushInterval
-		if b.len() > 0 {
-			wait = time.Until(b.first.Add(s.cfg.FlushInterval))
-		}
-		if wait > 0 {
-			pollCtx, cancel := context.WithTimeout(runCtx, wait)
-			fetches := client.PollRecords(pollCtx, s.cfg.BatchSize-b.len())
-			cancel()
-			if fetches.IsClientClosed() {
-				return final()
+		if inflight != nil && inflight.done.Err() != nil {
+			if err := wait(); err != nil {
+				return err
 			}
-			fetches.EachError(func(topic string, partition int32, err error) {
-				if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-					s.log.Warn("analytics fetch error", "topic", topic, "partition", partition, "err", err)
-				}
-			})
-			var stop error
-			fetches.EachRecord(func(rec *kgo.Record) {
-				if stop == nil {
-					stop = s.add(runCtx, b, rec)
-				}
-			})
-			if stop != nil {
-				// A transient decode failure outlasted the run: keep what was
-				// decoded, leave the rest for next time.
-				if err := final(); err != nil {
+		}
+		if b.records > 0 {
+			full := b.records >= s.cfg.BatchSize
+			if (full || time.Since(b.first) >= s.cfg.FlushInterval) && inflight == nil {
+				// The flush gives up only when Stop does.
+				inflight = s.startFlush(flushCtx, b)
+				b = newBatch(b)
+				continue
+			}
+			if full {
+				if err := wait(); err != nil {
 					return err
 				}
-				return stop
+				continue
 			}
-			s.commitBehind(runCtx)
 		}
-		if b.len() > 0 && (b.len() >= s.cfg.BatchSize || time.Since(b.first) >= s.cfg.FlushInterval) {
-			// The flush gives up only when Stop does.
+		// Poll until the batch is due, or until the insert in flight ends
+		// (a due batch then goes at once).
+		pollFor := s.cfg.FlushInterval
+		if b.records > 0 && inflight == nil {
+			pollFor = time.Until(b.first.Add(s.cfg.FlushInterval))
+		}
+		pollCtx, cancel := context.WithTimeout(runCtx, pollFor)
+		stopWake := func() bool { return false }
+		if inflight != nil {
+			stopWake = context.AfterFunc(inflight.done, cancel)
+		}
+		fetches := client.PollRecords(pollCtx, s.cfg.BatchSize-b.records)
+		stopWake()
+		cancel()
+		if fetches.IsClientClosed() {
+			return final()
+		}
+		fetches.EachError(func(topic string, partition int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				s.log.Warn("analytics fetch error", "topic", topic, "partition", partition, "err", err)
+			}
+		})
+		recs = recs[:0]
+		fetches.EachRecord(func(rec *kgo.Record) { recs = append(recs, rec) })
+		events := s.decodeAll(runCtx, recs, events)
+		var stop error
+		for i, rec := range recs {
+			if stop = s.add(b, rec, events[i]); stop != nil {
+				break
+			}
+		}
+		clear(events) // the batch has the rows; let the events go
+		if stop != nil {
+			// A transient decode failure outlasted the run: keep what was
+			// decoded, leave the rest for next time.
 			if err := final(); err != nil {
 				return err
 			}
-			b = newBatch()
+			return stop
 		}
+		s.commitBehind(runCtx)
 	}
 }
 
-func newBatch() *batch { return &batch{last: map[partition]int64{}} }
+// flushing is the flush of one batch, running in a goroutine of its own.
+// done is cancelled once it has returned, with err.
+type flushing struct {
+	b    *batch
+	done context.Context
+	err  error
+}
 
-// add decodes a record into the batch. Undecodable records, and requests
-// the processor would reject, are skipped (and committed with the batch); a
-// transient decode failure (the schema registry unreachable) is retried,
-// and its error returned only when ctx ends first.
-func (s *Sink) add(ctx context.Context, b *batch, rec *kgo.Record) error {
+func (s *Sink) startFlush(ctx context.Context, b *batch) *flushing {
+	done, finished := context.WithCancel(context.Background())
+	f := &flushing{b: b, done: done}
+	go func() {
+		defer finished()
+		f.err = s.flush(ctx, b)
+	}()
+	return f
+}
+
+// add puts a record, decoded as ev, into the batch. Undecodable records,
+// and requests the processor would reject, are skipped (and committed with
+// the batch); a transient decode failure that outlasted the run is
+// returned, and the record is not taken.
+func (s *Sink) add(b *batch, rec *kgo.Record, ev decoded) error {
 	p := partition{rec.Topic, rec.Partition}
 	s.asg.mu.Lock()
 	epoch, owned := s.asg.owned[p]
 	loaded := s.asg.loaded[p]
 	s.asg.mu.Unlock()
-	last, seen := b.last[p]
-	if !owned || rec.Offset <= loaded || (seen && rec.Offset <= last) {
+	last, seen := b.seen[p]
+	if !owned || rec.Offset <= loaded || (seen && last.epoch == epoch && rec.Offset <= last.rec.Offset) {
 		// Revoked since it was fetched, or already in ClickHouse (or in
-		// the batch): the owner of the partition has it.
+		// hand): the owner of the partition has it. A record seen under an
+		// earlier assignment is not a duplicate: that assignment's rows
+		// are dropped, and this one starts from what ClickHouse holds.
 		s.stats.duplicates.Add(1)
 		return nil
 	}
-	if b.len() == 0 {
-		b.first = time.Now()
-	}
-	b.last[p] = rec.Offset
-	src := source{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, epoch: epoch}
-	var v any
-	switch rec.Topic {
-	case s.topics.Attempts:
-		v = new(schemas.AttemptRecorded)
-	case s.topics.Results:
-		v = new(schemas.PaymentResult)
-	case s.topics.Requested:
-		v = new(schemas.PaymentRequested)
-	default:
-		s.skip(rec, errors.New("not an analytics topic"))
-		b.records, b.epochs = append(b.records, rec), append(b.epochs, epoch)
-		return nil
-	}
-	err := s.retry(ctx, "decode", func() error {
-		err := s.decoder.Decode(rec.Value, v)
-		var de *schemas.DecodeError
-		if errors.As(err, &de) {
-			return backoff.Permanent(err)
-		}
-		return err
-	})
-	if err != nil {
-		var de *schemas.DecodeError
-		if !errors.As(err, &de) {
-			return err
-		}
-		s.skip(rec, err)
-	} else {
-		switch e := v.(type) {
+	var de *schemas.DecodeError
+	switch {
+	case ev.err == nil:
+		src := source{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset}
+		at := rowSource{part: b.part(p, epoch), offset: rec.Offset}
+		switch e := ev.v.(type) {
 		case *schemas.AttemptRecorded:
-			b.attempts = append(b.attempts, attemptRow{a: e, src: src})
+			b.attempts.add(&attemptRow{a: e, src: src}, at)
 		case *schemas.PaymentResult:
 			if producers.HeaderValue(rec, producers.HeaderReplay) != "" {
 				// The answer to a duplicate request: a copy of a result
 				// already loaded, not a result (migration 0005).
 				s.stats.replays.Add(1)
 			} else {
-				b.payments = append(b.payments, paymentRow{p: e, src: src})
+				b.payments.add(&paymentRow{p: e, src: src}, at)
 			}
 		case *schemas.PaymentRequested:
 			if err := e.Validate(); err != nil {
@@ -193,12 +290,31 @@ func (s *Sink) add(ctx context.Context, b *batch, rec *kgo.Record) error {
 				// no payment to replay.
 				s.stats.invalid.Add(1)
 			} else {
-				b.requests = append(b.requests, requestRow{r: e, src: src})
+				b.requests.add(&requestRow{r: e, src: src}, at)
 			}
 		}
+	case errors.As(ev.err, &de) || errors.Is(ev.err, errNotAnalytics):
+		s.skip(rec, ev.err)
+	default:
+		return ev.err
 	}
-	b.records, b.epochs = append(b.records, rec), append(b.epochs, epoch)
+	b.take(rec, p, epoch)
 	return nil
+}
+
+// take records that rec, of partition p polled under epoch, is in the
+// batch, rows or not.
+func (b *batch) take(rec *kgo.Record, p partition, epoch uint64) {
+	if b.records == 0 {
+		b.first = time.Now()
+	}
+	b.records++
+	n := 1
+	if t, ok := b.commit[p]; ok && t.epoch == epoch {
+		n = t.n + 1
+	}
+	b.commit[p] = taken{rec: rec, epoch: epoch, n: n}
+	b.seen[p] = taken{rec: rec, epoch: epoch}
 }
 
 // skip counts and logs an undecodable record. The log carries where it is
@@ -210,7 +326,7 @@ func (s *Sink) skip(rec *kgo.Record, err error) {
 }
 
 // flush inserts the batch's rows, retrying until ClickHouse takes them or
-// ctx ends, with fetching paused meanwhile, then commits its records.
+// ctx ends, with fetching paused while it fails, then commits its records.
 //
 // After a failed insert the next try first waits for that insert to leave
 // the server's process list and re-reads how far ClickHouse has loaded the
@@ -219,7 +335,7 @@ func (s *Sink) skip(rec *kgo.Record, err error) {
 // again. Each table's rows are one block, all-or-nothing, so "loaded up to
 // offset N" is exact.
 func (s *Sink) flush(ctx context.Context, b *batch) error {
-	if b.len() == 0 {
+	if b.records == 0 {
 		return nil
 	}
 	paused := false
@@ -266,7 +382,7 @@ func (s *Sink) flush(ctx context.Context, b *batch) error {
 	s.stats.batches.Add(1)
 	s.countLoaded(b)
 	_ = s.hook("committing") // crash tests exit here; there is nothing to fail
-	recs := s.stillOwned(b)
+	recs, n := s.stillOwned(b)
 	if len(recs) == 0 {
 		return nil
 	}
@@ -274,10 +390,10 @@ func (s *Sink) flush(ctx context.Context, b *batch) error {
 	// skips it anyway) and shows the group's lag; a failure costs nothing.
 	if err := s.client.CommitRecords(ctx, recs...); err != nil {
 		s.stats.commitErrors.Add(1)
-		s.log.Warn("analytics offset commit failed; ClickHouse has the rows, the next owner skips them", "records", len(recs), "err", err)
+		s.log.Warn("analytics offset commit failed; ClickHouse has the rows, the next owner skips them", "records", n, "err", err)
 		return nil
 	}
-	s.stats.committed.Add(int64(len(recs)))
+	s.stats.committed.Add(int64(n))
 	return nil
 }
 
@@ -288,58 +404,86 @@ func (s *Sink) flush(ctx context.Context, b *batch) error {
 func (s *Sink) countLoaded(b *batch) {
 	s.asg.mu.Lock()
 	defer s.asg.mu.Unlock()
-	in := func(src source) bool {
-		p := partition{src.Topic, src.Partition}
-		return s.asg.owned[p] == src.epoch && src.Offset <= s.asg.loaded[p]
-	}
-	var n int64
-	for i := range b.attempts {
-		if in(b.attempts[i].src) {
-			n++
+	upTo := b.loadedUpTo(&s.asg)
+	count := func(srcs []rowSource) int64 {
+		var n int64
+		for _, src := range srcs {
+			if src.offset <= upTo[src.part] {
+				n++
+			}
 		}
+		return n
 	}
-	s.stats.attempts.Add(n)
-	n = 0
-	for i := range b.payments {
-		if in(b.payments[i].src) {
-			n++
-		}
-	}
-	s.stats.payments.Add(n)
-	n = 0
-	for i := range b.requests {
-		if in(b.requests[i].src) {
-			n++
-		}
-	}
-	s.stats.requests.Add(n)
+	s.stats.attempts.Add(count(b.attempts.srcs))
+	s.stats.payments.Add(count(b.payments.srcs))
+	s.stats.requests.Add(count(b.requests.srcs))
 }
 
-// pending is the rows of one table that are still to be inserted, and the
-// highest offset they carry per partition.
-type pending[R any] struct {
-	table string
-	cols  []column[R]
-	rows  []R
-	max   map[partition]int64
-}
-
-// select keeps the rows whose partition is owned under the epoch they were
-// taken in and whose offset ClickHouse does not hold yet. Per partition,
-// what remains is a contiguous run of the partition's records, starting
-// right after what ClickHouse holds. Called with asg.mu held.
-func selectRows[R any](asg *assignment, table string, cols []column[R], rows []R, src func(*R) source) pending[R] {
-	out := pending[R]{table: table, cols: cols, max: map[partition]int64{}}
-	for i := range rows {
-		sr := src(&rows[i])
-		p := partition{sr.Topic, sr.Partition}
-		if asg.owned[p] != sr.epoch || sr.Offset <= asg.loaded[p] {
-			continue
+// loadedUpTo is, for each partition of the batch's table (by index), the
+// highest offset ClickHouse holds if it is still owned under the epoch of
+// the batch's records, and -1 otherwise (the rows are the next owner's).
+// Called with asg.mu held.
+func (b *batch) loadedUpTo(asg *assignment) []int64 {
+	out := make([]int64, len(b.parts))
+	for i, pe := range b.parts {
+		out[i] = -1
+		if asg.owned[pe.p] == pe.epoch {
+			out[i] = asg.loaded[pe.p]
 		}
-		out.rows = append(out.rows, rows[i])
-		out.max[p] = max(out.max[p], sr.Offset)
 	}
 	return out
+}
+
+// selection is the rows of a block still to be inserted: their indexes
+// (nil: every row), how many, and the highest offset they carry per
+// partition.
+type selection struct {
+	keep []int32
+	n    int
+	max  map[partition]int64
+}
+
+// selectRows keeps the rows whose partition is owned under the epoch they
+// were taken in and whose offset ClickHouse does not hold yet. Per
+// partition, what remains is a contiguous run of the partition's records,
+// starting right after what ClickHouse holds. Called with asg.mu held.
+func (b *batch) selectRows(asg *assignment, srcs []rowSource) selection {
+	// from is, per partition of the batch, the lowest offset that may go
+	// in: right after what ClickHouse holds, or none when the records were
+	// polled under an assignment that has ended.
+	from := make([]int64, len(b.parts))
+	for i, pe := range b.parts {
+		from[i] = math.MaxInt64
+		if asg.owned[pe.p] == pe.epoch {
+			from[i] = asg.loaded[pe.p] + 1
+		}
+	}
+	top := make([]int64, len(b.parts))
+	sel := selection{}
+	for i, src := range srcs {
+		if src.offset < from[src.part] {
+			if sel.keep == nil {
+				// From now on the rows are listed one by one.
+				sel.keep = make([]int32, i, len(srcs))
+				for j := range i {
+					sel.keep[j] = int32(j)
+				}
+			}
+			continue
+		}
+		if sel.keep != nil {
+			sel.keep = append(sel.keep, int32(i))
+		}
+		sel.n++
+		top[src.part] = max(top[src.part], src.offset)
+	}
+	sel.max = map[partition]int64{}
+	for i, n := range top {
+		if from[i] != math.MaxInt64 && n >= from[i] {
+			sel.max[b.parts[i].p] = n
+		}
+	}
+	return sel
 }
 
 // insert sends, under insertMu, each table's rows that ClickHouse does not
@@ -354,9 +498,9 @@ func (s *Sink) insert(ctx context.Context, b *batch) (ids []string, err error) {
 	defer cancel()
 
 	s.asg.mu.Lock()
-	att := selectRows(&s.asg, "attempts", attemptColumns, b.attempts, func(r *attemptRow) source { return r.src })
-	pay := selectRows(&s.asg, "payments", paymentColumns, b.payments, func(r *paymentRow) source { return r.src })
-	req := selectRows(&s.asg, "requests", requestColumns, b.requests, func(r *requestRow) source { return r.src })
+	att := b.selectRows(&s.asg, b.attempts.srcs)
+	pay := b.selectRows(&s.asg, b.payments.srcs)
+	req := b.selectRows(&s.asg, b.requests.srcs)
 	s.asg.inflight = map[partition]bool{}
 	for _, m := range []map[partition]int64{att.max, pay.max, req.max} {
 		for p := range m {
@@ -371,8 +515,8 @@ func (s *Sink) insert(ctx context.Context, b *batch) (ids []string, err error) {
 		s.asg.mu.Unlock()
 	}()
 
-	send := func(table string, n int, upTo map[partition]int64, do func(context.Context) error) error {
-		if n == 0 {
+	send := func(table string, sel selection, do func(context.Context) error) error {
+		if sel.n == 0 {
 			return nil
 		}
 		id := s.queryID()
@@ -383,21 +527,21 @@ func (s *Sink) insert(ctx context.Context, b *batch) (ids []string, err error) {
 		if err := s.hook("inserted:" + table); err != nil {
 			return err
 		}
-		s.markLoaded(upTo)
+		s.markLoaded(sel.max)
 		return nil
 	}
-	if err := send("attempts", len(att.rows), att.max, func(c context.Context) error {
-		return insertRows(c, s.conn, att.table, att.cols, att.rows)
+	if err := send("attempts", att, func(c context.Context) error {
+		return insertBlock(c, s.conn, b.attempts, att.keep)
 	}); err != nil {
 		return ids, err
 	}
-	if err := send("payments", len(pay.rows), pay.max, func(c context.Context) error {
-		return insertRows(c, s.conn, pay.table, pay.cols, pay.rows)
+	if err := send("payments", pay, func(c context.Context) error {
+		return insertBlock(c, s.conn, b.payments, pay.keep)
 	}); err != nil {
 		return ids, err
 	}
-	if err := send("requests", len(req.rows), req.max, func(c context.Context) error {
-		return insertRows(c, s.conn, req.table, req.cols, req.rows)
+	if err := send("requests", req, func(c context.Context) error {
+		return insertBlock(c, s.conn, b.requests, req.keep)
 	}); err != nil {
 		return ids, err
 	}
