@@ -56,3 +56,41 @@ func BenchmarkAttempt(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkTransport measures one approved attempt through the connector
+// to an instant PSP (no latency, always approves), 32 in flight, over HTTP
+// to the loopback listener and through Server.Transport: what a call costs
+// when the PSP costs nothing.
+//
+//	go test -run '^$' -bench Transport -benchmem ./psp/simulator/
+func BenchmarkTransport(b *testing.B) {
+	for _, v := range []via{viaHTTP, viaInProcess} {
+		b.Run(v.name, func(b *testing.B) {
+			s, err := New(Configuration{Listen: "127.0.0.1:0", Seed: 1, PSPs: map[string]Profile{"p": {AlwaysApprove: true}}}, quiet)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := s.Start(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			defer func() { _ = s.Stop(context.Background()) }()
+			c, err := v.connect(s, "p", 5*time.Second)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var seq atomic.Int64
+			b.SetParallelism(32)
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					id := fmt.Sprintf("bench-%d", seq.Add(1))
+					if out := c.Attempt(context.Background(), authorize(id, "p", TokenApprove)); out.Outcome != schemas.OutcomeApproved {
+						b.Errorf("attempt: %+v", out)
+						return
+					}
+				}
+			})
+		})
+	}
+}

@@ -15,9 +15,11 @@ import (
 )
 
 // Every row of every table, through the real server and the connector.
-func TestDeclineCodeRows(t *testing.T) {
+func TestDeclineCodeRows(t *testing.T) { forEachTransport(t, testDeclineCodeRows) }
+
+func testDeclineCodeRows(t *testing.T, via via) {
 	s := startServer(t, map[string]Profile{"psp-a": {}})
-	c := connector(t, s, "psp-a", 2*time.Second)
+	c := via.connector(t, s, "psp-a", 2*time.Second)
 	for _, row := range DeclineCodes {
 		t.Run(row.Code, func(t *testing.T) {
 			if got, _ := ClassifyDecline(row.Code, "", ""); got != row.Class {
@@ -34,9 +36,11 @@ func TestDeclineCodeRows(t *testing.T) {
 	}
 }
 
-func TestIssuerCodeRows(t *testing.T) {
+func TestIssuerCodeRows(t *testing.T) { forEachTransport(t, testIssuerCodeRows) }
+
+func testIssuerCodeRows(t *testing.T, via via) {
 	s := startServer(t, map[string]Profile{"psp-a": {}})
-	c := connector(t, s, "psp-a", 2*time.Second)
+	c := via.connector(t, s, "psp-a", 2*time.Second)
 	for _, row := range IssuerCodes {
 		t.Run(row.Code, func(t *testing.T) {
 			if got, _ := ClassifyDecline("", row.Code, ""); got != row.Class {
@@ -50,9 +54,11 @@ func TestIssuerCodeRows(t *testing.T) {
 	}
 }
 
-func TestAdviceCodeRows(t *testing.T) {
+func TestAdviceCodeRows(t *testing.T) { forEachTransport(t, testAdviceCodeRows) }
+
+func testAdviceCodeRows(t *testing.T, via via) {
 	s := startServer(t, map[string]Profile{"psp-a": {}})
-	c := connector(t, s, "psp-a", 2*time.Second)
+	c := via.connector(t, s, "psp-a", 2*time.Second)
 	for _, row := range AdviceCodes {
 		t.Run(row.Code, func(t *testing.T) {
 			got, ra := ClassifyDecline("card_declined", "05", row.Code)

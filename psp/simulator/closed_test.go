@@ -13,9 +13,11 @@ import (
 // is refused, never processed. Without this, "not found" would not be a
 // safe reason to fail over, and the late copy could approve the payment at
 // this PSP after another PSP took it.
-func TestNotFoundClosesTheKey(t *testing.T) {
+func TestNotFoundClosesTheKey(t *testing.T) { forEachTransport(t, testNotFoundClosesTheKey) }
+
+func testNotFoundClosesTheKey(t *testing.T, via via) {
 	s := startServer(t, map[string]Profile{"psp-a": {}})
-	c := connector(t, s, "psp-a", time.Second)
+	c := via.connector(t, s, "psp-a", time.Second)
 	req := authorize("p-late", "psp-a", TokenApprove)
 	st, err := c.Status(context.Background(), req)
 	if err != nil || st.Found {

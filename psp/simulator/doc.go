@@ -17,6 +17,17 @@
 //	defer srv.Stop(ctx)
 //	reg, _ := psp.NewRegistry(srv.RegistryConfiguration(time.Second)) // accounts psp-a, psp-b at srv.URL()
 //
+// In process without a socket: Server.Transport is an http.RoundTripper
+// that serves each request with the server's own handler, and
+// InProcessConnector a connector built on it (base URL InProcessURL); the
+// server need not be started. Behaviour is the same as over HTTP (the tests
+// run over both); what goes is the cost of the loopback round trip, which
+// is what `payroute bench --psp instant` must not measure:
+//
+//	srv, _ := simulator.New(cfg)
+//	conn, _ := srv.InProcessConnector("psp-a", time.Second)
+//	reg := psp.NewStaticRegistry(map[string]psp.Connector{"psp-a": conn})
+//
 // Standalone: Serve(ctx, cfg) runs until ctx is done; Module does the same
 // under fx. Accounts of kind "simulator" in a psp.Configuration become
 // Connectors once this package is imported (it registers the kind in init).

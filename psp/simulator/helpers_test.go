@@ -2,7 +2,10 @@ package simulator
 
 import (
 	"context"
+	"io"
 	"log/slog"
+	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -35,13 +38,69 @@ func startServer(t *testing.T, psps map[string]Profile, opts ...Option) *Server 
 	return s
 }
 
-func connector(t *testing.T, s *Server, name string, timeout time.Duration) *Connector {
+// via is one way a test's connectors and raw requests reach the
+// simulator: over HTTP to Start's listener, or through Server.Transport.
+// The handler behind both is the same, so everything a connector sees
+// (classes, codes, idempotency, the ledger, status inquiries) must be too:
+// the tests of that behaviour run over both (forEachTransport).
+type via struct {
+	name    string
+	connect func(s *Server, name string, timeout time.Duration) (*Connector, error)
+	// base is the base URL raw requests go to, client the client that
+	// takes them there.
+	base   func(s *Server) string
+	client func(s *Server) *http.Client
+}
+
+var (
+	viaHTTP = via{
+		name:    "http",
+		connect: (*Server).Connector,
+		base:    (*Server).URL,
+		client:  func(*Server) *http.Client { return http.DefaultClient },
+	}
+	viaInProcess = via{
+		name:    "in-process",
+		connect: (*Server).InProcessConnector,
+		base:    func(*Server) string { return InProcessURL },
+		client:  func(s *Server) *http.Client { return &http.Client{Transport: s.Transport()} },
+	}
+)
+
+// forEachTransport runs f over HTTP and in process, as subtests.
+func forEachTransport(t *testing.T, f func(t *testing.T, via via)) {
+	for _, v := range []via{viaHTTP, viaInProcess} {
+		t.Run(v.name, func(t *testing.T) { f(t, v) })
+	}
+}
+
+func (v via) connector(t *testing.T, s *Server, name string, timeout time.Duration) *Connector {
 	t.Helper()
-	c, err := s.Connector(name, timeout)
+	c, err := v.connect(s, name, timeout)
 	if err != nil {
 		t.Fatalf("Connector: %v", err)
 	}
 	return c
+}
+
+// do sends a raw request to path and returns the status and body.
+func (v via) do(t *testing.T, s *Server, method, path, body string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, v.base(s)+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := v.client(s).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, b
 }
 
 func authorize(paymentID, pspName, token string) psp.Request {

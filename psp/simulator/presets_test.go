@@ -18,7 +18,9 @@ func fastPreset(name string) Profile {
 // Each behaviour preset does what its name promises, over a seeded run of
 // sequential requests (shares are checked within a band around the
 // preset's rate, not to the exact count of one seed).
-func TestBehaviourPresets(t *testing.T) {
+func TestBehaviourPresets(t *testing.T) { forEachTransport(t, testBehaviourPresets) }
+
+func testBehaviourPresets(t *testing.T, via via) {
 	const n = 600
 	tests := []struct {
 		preset string
@@ -67,7 +69,7 @@ func TestBehaviourPresets(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.preset, func(t *testing.T) {
 			s := startServer(t, map[string]Profile{"p": fastPreset(tc.preset)})
-			c := connector(t, s, "p", 250*time.Millisecond)
+			c := via.connector(t, s, "p", 250*time.Millisecond)
 			token := TokenApprove
 			if tc.preset == "test-success" {
 				token = TokenHardDecline // test-success approves every token

@@ -14,9 +14,11 @@ import (
 	"github.com/payroute/payroute/schemas"
 )
 
-func TestTokensThroughServer(t *testing.T) {
+func TestTokensThroughServer(t *testing.T) { forEachTransport(t, testTokensThroughServer) }
+
+func testTokensThroughServer(t *testing.T, via via) {
 	s := startServer(t, map[string]Profile{"psp-a": {}})
-	c := connector(t, s, "psp-a", 2*time.Second)
+	c := via.connector(t, s, "psp-a", 2*time.Second)
 
 	tests := []struct {
 		token      string
@@ -70,8 +72,12 @@ func TestTokensThroughServer(t *testing.T) {
 }
 
 func TestTimeoutTokenIsInDoubtAndStatusFindsApproval(t *testing.T) {
+	forEachTransport(t, testTimeoutTokenIsInDoubtAndStatusFindsApproval)
+}
+
+func testTimeoutTokenIsInDoubtAndStatusFindsApproval(t *testing.T, via via) {
 	s := startServer(t, map[string]Profile{"psp-a": {}})
-	c := connector(t, s, "psp-a", 150*time.Millisecond)
+	c := via.connector(t, s, "psp-a", 150*time.Millisecond)
 	req := authorize("pay-timeout", "psp-a", TokenTimeout)
 
 	out := c.Attempt(context.Background(), req)
@@ -101,9 +107,11 @@ func TestTimeoutTokenIsInDoubtAndStatusFindsApproval(t *testing.T) {
 	}
 }
 
-func TestTimeoutRateIsInDoubt(t *testing.T) {
+func TestTimeoutRateIsInDoubt(t *testing.T) { forEachTransport(t, testTimeoutRateIsInDoubt) }
+
+func testTimeoutRateIsInDoubt(t *testing.T, via via) {
 	s := startServer(t, map[string]Profile{"psp-a": {TimeoutRate: 1}})
-	c := connector(t, s, "psp-a", 100*time.Millisecond)
+	c := via.connector(t, s, "psp-a", 100*time.Millisecond)
 	req := authorize("pay-timeout-rate", "psp-a", TokenHardDecline)
 	if out := c.Attempt(context.Background(), req); out.Class != schemas.ClassInDoubt {
 		t.Fatalf("class = %q, want in_doubt", out.Class)
@@ -114,9 +122,11 @@ func TestTimeoutRateIsInDoubt(t *testing.T) {
 	}
 }
 
-func TestStatusUnknownKeyNotFound(t *testing.T) {
+func TestStatusUnknownKeyNotFound(t *testing.T) { forEachTransport(t, testStatusUnknownKeyNotFound) }
+
+func testStatusUnknownKeyNotFound(t *testing.T, via via) {
 	s := startServer(t, map[string]Profile{"psp-a": {}})
-	c := connector(t, s, "psp-a", time.Second)
+	c := via.connector(t, s, "psp-a", time.Second)
 	st, err := c.Status(context.Background(), authorize("never-sent", "psp-a", TokenApprove))
 	if err != nil || st.Found {
 		t.Fatalf("Status = %+v, %v; want not found", st, err)
@@ -130,8 +140,12 @@ func TestStatusUnknownKeyNotFound(t *testing.T) {
 }
 
 func TestIdempotencySameKeyOneApproval(t *testing.T) {
+	forEachTransport(t, testIdempotencySameKeyOneApproval)
+}
+
+func testIdempotencySameKeyOneApproval(t *testing.T, via via) {
 	s := startServer(t, map[string]Profile{"psp-a": {}})
-	c := connector(t, s, "psp-a", time.Second)
+	c := via.connector(t, s, "psp-a", time.Second)
 	req := authorize("pay-idem", "psp-a", TokenApprove)
 
 	first := c.Attempt(context.Background(), req)
@@ -175,8 +189,12 @@ func TestIdempotencySameKeyOneApproval(t *testing.T) {
 }
 
 func TestDeclineIsReplayedNotReprocessed(t *testing.T) {
+	forEachTransport(t, testDeclineIsReplayedNotReprocessed)
+}
+
+func testDeclineIsReplayedNotReprocessed(t *testing.T, via via) {
 	s := startServer(t, map[string]Profile{"psp-a": {}})
-	c := connector(t, s, "psp-a", time.Second)
+	c := via.connector(t, s, "psp-a", time.Second)
 	req := authorize("pay-soft", "psp-a", TokenSoftDecline)
 	a := c.Attempt(context.Background(), req)
 	b := c.Attempt(context.Background(), req)
@@ -190,9 +208,11 @@ func TestDeclineIsReplayedNotReprocessed(t *testing.T) {
 	}
 }
 
-func TestIdempotencyConflict(t *testing.T) {
+func TestIdempotencyConflict(t *testing.T) { forEachTransport(t, testIdempotencyConflict) }
+
+func testIdempotencyConflict(t *testing.T, via via) {
 	s := startServer(t, map[string]Profile{"psp-a": {}})
-	c := connector(t, s, "psp-a", time.Second)
+	c := via.connector(t, s, "psp-a", time.Second)
 	req := authorize("pay-conflict", "psp-a", TokenApprove)
 	c.Attempt(context.Background(), req)
 	req.AmountMinor++
@@ -206,13 +226,17 @@ func TestIdempotencyConflict(t *testing.T) {
 }
 
 func TestFailAtFailsOverToSecondary(t *testing.T) {
+	forEachTransport(t, testFailAtFailsOverToSecondary)
+}
+
+func testFailAtFailsOverToSecondary(t *testing.T, via via) {
 	s := startServer(t, map[string]Profile{"psp-a": {}, "psp-b": {}})
 	token := FailAt("psp-a")
-	a := connector(t, s, "psp-a", time.Second).Attempt(context.Background(), authorize("pay-fo", "psp-a", token))
+	a := via.connector(t, s, "psp-a", time.Second).Attempt(context.Background(), authorize("pay-fo", "psp-a", token))
 	if a.Class != schemas.ClassPSPError || !a.Class.FailsOver() {
 		t.Fatalf("primary: %+v", a)
 	}
-	b := connector(t, s, "psp-b", time.Second).Attempt(context.Background(), authorize("pay-fo", "psp-b", token))
+	b := via.connector(t, s, "psp-b", time.Second).Attempt(context.Background(), authorize("pay-fo", "psp-b", token))
 	if b.Outcome != schemas.OutcomeApproved {
 		t.Fatalf("secondary: %+v", b)
 	}
@@ -221,13 +245,15 @@ func TestFailAtFailsOverToSecondary(t *testing.T) {
 	}
 }
 
-func TestOutageWindow(t *testing.T) {
+func TestOutageWindow(t *testing.T) { forEachTransport(t, testOutageWindow) }
+
+func testOutageWindow(t *testing.T, via via) {
 	clock := &fakeClock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
 	s := startServer(t, map[string]Profile{
 		"psp-a": {Outages: []Window{{Start: 10 * time.Second, End: 20 * time.Second}}},
 		"psp-b": {Preset: "outage", Latency: time.Microsecond, LatencyJitter: time.Microsecond},
 	}, WithClock(clock.Now))
-	c := connector(t, s, "psp-a", time.Second)
+	c := via.connector(t, s, "psp-a", time.Second)
 
 	if out := c.Attempt(context.Background(), authorize("o-1", "psp-a", TokenApprove)); out.Outcome != schemas.OutcomeApproved {
 		t.Fatalf("before outage: %+v", out)
@@ -249,7 +275,7 @@ func TestOutageWindow(t *testing.T) {
 	}
 
 	// The "outage" preset: up at start, down from 30s to 90s.
-	b := connector(t, s, "psp-b", time.Second)
+	b := via.connector(t, s, "psp-b", time.Second)
 	clock.Advance(20 * time.Second) // 45s after start
 	if out := b.Attempt(context.Background(), authorize("o-3", "psp-b", TokenApprove)); out.Class != schemas.ClassPSPError {
 		t.Fatalf("outage preset at 45s: %+v", out)
@@ -260,9 +286,11 @@ func TestOutageWindow(t *testing.T) {
 	}
 }
 
-func TestSetDownAndAdminEndpoints(t *testing.T) {
+func TestSetDownAndAdminEndpoints(t *testing.T) { forEachTransport(t, testSetDownAndAdminEndpoints) }
+
+func testSetDownAndAdminEndpoints(t *testing.T, via via) {
 	s := startServer(t, map[string]Profile{"psp-a": {}})
-	c := connector(t, s, "psp-a", time.Second)
+	c := via.connector(t, s, "psp-a", time.Second)
 
 	if err := s.SetDown("psp-a", true); err != nil {
 		t.Fatal(err)
@@ -281,12 +309,8 @@ func TestSetDownAndAdminEndpoints(t *testing.T) {
 	}
 
 	post := func(path string) int {
-		resp, err := http.Post(s.URL()+path, "application/json", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode
+		code, _ := via.do(t, s, http.MethodPost, path, "")
+		return code
 	}
 	if code := post("/sim/psp-a/down"); code != http.StatusOK {
 		t.Fatalf("down endpoint: %d", code)
@@ -304,28 +328,20 @@ func TestSetDownAndAdminEndpoints(t *testing.T) {
 		t.Fatalf("unknown psp: %d", code)
 	}
 
-	resp, err := http.Get(s.URL() + "/sim/approvals?payment_id=d-1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, body := via.do(t, s, http.MethodGet, "/sim/approvals?payment_id=d-1", "")
 	var rep ApprovalsReport
-	if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil {
+	if err := json.Unmarshal(body, &rep); err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
 	if rep.Total != 1 || rep.Approvals[0].PSP != "psp-a" || rep.Approvals[0].IdempotencyKey == "" || len(rep.Duplicates) != 0 {
 		t.Fatalf("approvals report = %+v", rep)
 	}
 
-	resp, err = http.Get(s.URL() + "/sim/stats")
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, body = via.do(t, s, http.MethodGet, "/sim/stats", "")
 	var stats map[string]PSPStats
-	if err := json.NewDecoder(resp.Body).Decode(&stats); err != nil {
+	if err := json.Unmarshal(body, &stats); err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
 	if st := stats["psp-a"]; st.Requests != 3 || st.Unavailable != 2 || st.Approved != 1 {
 		t.Fatalf("stats = %+v", st)
 	}
@@ -351,9 +367,11 @@ func TestConnectionRefusedIsPSPError(t *testing.T) {
 	}
 }
 
-func TestRateLimitProfile(t *testing.T) {
+func TestRateLimitProfile(t *testing.T) { forEachTransport(t, testRateLimitProfile) }
+
+func testRateLimitProfile(t *testing.T, via via) {
 	s := startServer(t, map[string]Profile{"psp-a": {RateLimitRate: 1, RetryAfter: 1500 * time.Millisecond}})
-	c := connector(t, s, "psp-a", time.Second)
+	c := via.connector(t, s, "psp-a", time.Second)
 	req := authorize("rl", "psp-a", TokenApprove)
 	out := c.Attempt(context.Background(), req)
 	if out.Class != schemas.ClassRateLimited || out.RetryAfter != 1500*time.Millisecond {
@@ -365,9 +383,13 @@ func TestRateLimitProfile(t *testing.T) {
 }
 
 func TestPresetsTestFailureAndTestSuccess(t *testing.T) {
+	forEachTransport(t, testPresetsTestFailureAndTestSuccess)
+}
+
+func testPresetsTestFailureAndTestSuccess(t *testing.T, via via) {
 	s := startServer(t, map[string]Profile{"test-failure": {Preset: "test-failure"}, "test-success": {Preset: "test-success"}})
-	f := connector(t, s, "test-failure", time.Second)
-	ok := connector(t, s, "test-success", time.Second)
+	f := via.connector(t, s, "test-failure", time.Second)
+	ok := via.connector(t, s, "test-success", time.Second)
 	for i := 0; i < 3; i++ {
 		if out := f.Attempt(context.Background(), authorize("tf", "test-failure", TokenApprove)); out.Class != schemas.ClassPSPError || out.PSPCode != "service_unavailable" {
 			t.Fatalf("test-failure: %+v", out)
@@ -380,9 +402,11 @@ func TestPresetsTestFailureAndTestSuccess(t *testing.T) {
 	}
 }
 
-func TestFollowUpOperations(t *testing.T) {
+func TestFollowUpOperations(t *testing.T) { forEachTransport(t, testFollowUpOperations) }
+
+func testFollowUpOperations(t *testing.T, via via) {
 	s := startServer(t, map[string]Profile{"psp-a": {}})
-	c := connector(t, s, "psp-a", time.Second)
+	c := via.connector(t, s, "psp-a", time.Second)
 	auth := c.Attempt(context.Background(), authorize("pay-auth", "psp-a", TokenApprove))
 	if auth.Outcome != schemas.OutcomeApproved {
 		t.Fatal(auth)
@@ -413,9 +437,11 @@ func TestFollowUpOperations(t *testing.T) {
 	}
 }
 
-func TestInvalidRequests(t *testing.T) {
+func TestInvalidRequests(t *testing.T) { forEachTransport(t, testInvalidRequests) }
+
+func testInvalidRequests(t *testing.T, via via) {
 	s := startServer(t, map[string]Profile{"psp-a": {}})
-	c := connector(t, s, "psp-a", time.Second)
+	c := via.connector(t, s, "psp-a", time.Second)
 	pan := authorize("pan", "psp-a", strings.Repeat("1", 16))
 	if out := c.Attempt(context.Background(), pan); out.Class != schemas.ClassInvalidRequest {
 		t.Fatalf("digit token accepted: %+v", out)
@@ -425,17 +451,12 @@ func TestInvalidRequests(t *testing.T) {
 	if out := c.Attempt(context.Background(), noAmount); out.Class != schemas.ClassInvalidRequest {
 		t.Fatalf("zero amount: %+v", out)
 	}
-	resp, err := http.Post(s.URL()+"/v1/psp-a/payments", "application/json", strings.NewReader("{nope"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusBadRequest {
-		t.Fatalf("bad JSON: %d", resp.StatusCode)
+	if code, _ := via.do(t, s, http.MethodPost, "/v1/psp-a/payments", "{nope"); code != http.StatusBadRequest {
+		t.Fatalf("bad JSON: %d", code)
 	}
 	// An unknown PSP is a configuration error: psp_error on attempt, error on status.
-	u := connector(t, s, "psp-a", time.Second)
-	u.paymentURL = s.URL() + "/v1/psp-zzz/payments"
+	u := via.connector(t, s, "psp-a", time.Second)
+	u.paymentURL = via.base(s) + "/v1/psp-zzz/payments"
 	u.statusURL = u.paymentURL + "/"
 	if out := u.Attempt(context.Background(), authorize("u", "psp-zzz", TokenApprove)); out.Class != schemas.ClassPSPError || out.PSPCode != "unknown_psp" {
 		t.Fatalf("unknown psp: %+v", out)
@@ -446,10 +467,14 @@ func TestInvalidRequests(t *testing.T) {
 }
 
 func TestErrorRateShareIsSeededAndRoughlyConfigured(t *testing.T) {
+	forEachTransport(t, testErrorRateShareIsSeededAndRoughlyConfigured)
+}
+
+func testErrorRateShareIsSeededAndRoughlyConfigured(t *testing.T, via via) {
 	const n = 600
 	run := func() []schemas.Class {
 		s := startServer(t, map[string]Profile{"psp-a": {ErrorRate: 0.3, ErrorStatus: 500}})
-		c := connector(t, s, "psp-a", time.Second)
+		c := via.connector(t, s, "psp-a", time.Second)
 		classes := make([]schemas.Class, n)
 		for i := range classes {
 			classes[i] = c.Attempt(context.Background(), authorize("er-"+itoa(i), "psp-a", TokenApprove)).Class
@@ -475,7 +500,9 @@ func TestErrorRateShareIsSeededAndRoughlyConfigured(t *testing.T) {
 	}
 }
 
-func TestStopReleasesHeldRequests(t *testing.T) {
+func TestStopReleasesHeldRequests(t *testing.T) { forEachTransport(t, testStopReleasesHeldRequests) }
+
+func testStopReleasesHeldRequests(t *testing.T, via via) {
 	s, err := New(Configuration{Listen: "127.0.0.1:0", Seed: 1, PSPs: map[string]Profile{"psp-a": {}}}, quiet)
 	if err != nil {
 		t.Fatal(err)
@@ -483,7 +510,7 @@ func TestStopReleasesHeldRequests(t *testing.T) {
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	c := connector(t, s, "psp-a", 20*time.Second)
+	c := via.connector(t, s, "psp-a", 20*time.Second)
 	done := make(chan psp.Outcome, 1)
 	go func() { done <- c.Attempt(context.Background(), authorize("held", "psp-a", TokenTimeout)) }()
 	// Wait until the request is held.
@@ -515,18 +542,22 @@ func TestStopReleasesHeldRequests(t *testing.T) {
 	}
 }
 
-func TestLatencyAndJitterApplied(t *testing.T) {
+func TestLatencyAndJitterApplied(t *testing.T) { forEachTransport(t, testLatencyAndJitterApplied) }
+
+func testLatencyAndJitterApplied(t *testing.T, via via) {
 	s := startServer(t, map[string]Profile{"psp-a": {Latency: 30 * time.Millisecond, LatencyJitter: 5 * time.Millisecond}})
-	c := connector(t, s, "psp-a", time.Second)
+	c := via.connector(t, s, "psp-a", time.Second)
 	out := c.Attempt(context.Background(), authorize("lat", "psp-a", TokenApprove))
 	if out.Latency < 30*time.Millisecond {
 		t.Fatalf("latency %v below the configured 30ms", out.Latency)
 	}
 }
 
-func TestDeclineRate(t *testing.T) {
+func TestDeclineRate(t *testing.T) { forEachTransport(t, testDeclineRate) }
+
+func testDeclineRate(t *testing.T, via via) {
 	s := startServer(t, map[string]Profile{"psp-a": {DeclineRate: 1}})
-	c := connector(t, s, "psp-a", time.Second)
+	c := via.connector(t, s, "psp-a", time.Second)
 	for i := 0; i < 20; i++ {
 		out := c.Attempt(context.Background(), authorize("dr-"+itoa(i), "psp-a", TokenApprove))
 		if out.Outcome != schemas.OutcomeDeclined || out.Class.FailsOver() || out.IssuerCode == "" {
