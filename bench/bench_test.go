@@ -24,8 +24,8 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// The benchmarks drain b.N payments published beforehand (instant PSP, six
-// partitions, 1,000 in flight), timed from the moment the system under
+// The benchmarks drain b.N payments published beforehand (instant PSP, in
+// process, six partitions, 1,000 in flight), timed from the moment the system under
 // test owns its partitions to its last output visible, and report
 // payments/s and CPU µs per payment (in-process totals: broker, simulator
 // included). Fix N for comparable runs, e.g.
@@ -60,7 +60,7 @@ func benchmarkDrain(b *testing.B, kind string) {
 	}
 	s := spec{
 		Kind: kind, Brokers: w.embedded.Addrs(), Partitions: 6, Group: "bench-" + kind,
-		Input: in, Output: passThroughOut, SimulatorURL: w.sim.URL(), PSPTimeout: 10 * time.Second,
+		Input: in, Output: passThroughOut, PSP: "instant", PSPTimeout: 10 * time.Second,
 		InFlight: 1000, MaxPollRecords: 500,
 	}
 	sys, err := startInProcess(ctx, s)

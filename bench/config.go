@@ -13,7 +13,9 @@ import (
 // load, how the input arrives, and what else to measure.
 type Configuration struct {
 	// PSP is the latency profile of the simulated PSP every payment is
-	// routed to: "instant", "fixed-100ms" or "heavy-tail" (see Profiles).
+	// routed to: "instant" (in payroute's process, no socket),
+	// "instant-http" (the same over loopback HTTP), "fixed-100ms" or
+	// "heavy-tail" (see ProfileNames and the package documentation).
 	PSP string `yaml:"psp"`
 	// Payments is how many PaymentRequested records the scenario publishes.
 	Payments int `yaml:"payments"`

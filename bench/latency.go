@@ -13,8 +13,8 @@ import (
 
 // Latency is the distribution of the time payroute added to payments: from
 // the request's publish acknowledgement to its result being visible, minus
-// the time its PSP calls took (HTTP round trip included: from payroute's
-// side that is the PSP's time).
+// the time its PSP calls took (the round trip to the simulator included,
+// HTTP or in-process: from payroute's side that is the PSP's time).
 type Latency struct {
 	Samples            int
 	P50, P90, P99, Max time.Duration

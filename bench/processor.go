@@ -30,6 +30,7 @@ type processorSystem struct {
 	proc     *consumers.Processor
 	clock    *commitClock
 	timed    *timedConnectors
+	sim      *simulator.Server // its in-process PSP, or nil
 	stopOnce sync.Once
 }
 
@@ -48,21 +49,26 @@ func startProcessor(ctx context.Context, s spec) (*processorSystem, error) {
 	clock := newCommitClock(topics.Results, topics.Requested, s.Stamped)
 	cluster.AddClientHooks(func() []kgo.Hook { return []kgo.Hook{clock} })
 
-	reg, err := psp.NewRegistry(psp.Configuration{Accounts: map[string]psp.Account{
-		PSPName: {Kind: simulator.Kind, Endpoint: s.SimulatorURL, Timeout: s.PSPTimeout},
-	}})
+	reg, sim, err := pspRegistry(s)
 	if err != nil {
 		return nil, err
+	}
+	stopSim := func() {
+		if sim != nil {
+			_ = sim.Stop(context.Background())
+		}
 	}
 	rcfg := router.DefaultConfiguration()
 	rcfg.Version = "bench"
 	rcfg.Routes = map[string][]router.Candidate{routeName: {{PSP: PSPName, Method: "card"}}}
 	rt, err := router.New(rcfg, reg.Names())
 	if err != nil {
+		stopSim()
 		return nil, err
 	}
 	serde, err := schemas.New(schemas.DefaultConfiguration())
 	if err != nil {
+		stopSim()
 		return nil, err
 	}
 	ccfg := consumers.DefaultConfiguration()
@@ -80,20 +86,51 @@ func startProcessor(ctx context.Context, s spec) (*processorSystem, error) {
 	}
 	proc, err := consumers.New(ccfg, cluster, serde, producers.NewRecords(serde, topics), rt, timed, log)
 	if err != nil {
+		stopSim()
 		return nil, err
 	}
 	if err := proc.Start(ctx); err != nil {
+		stopSim()
 		return nil, err
 	}
-	sys := &processorSystem{proc: proc, clock: clock, timed: timed}
+	sys := &processorSystem{proc: proc, clock: clock, timed: timed, sim: sim}
 	if err := waitFor(ctx, func() bool { return ownsAll(proc.Store(), s.Partitions) || proc.Err() != nil }); err != nil {
-		_ = proc.Stop(context.Background())
+		_, _ = sys.Stop(context.Background())
 		return nil, errorf("processor did not join its group: %w", err)
 	}
 	if err := proc.Err(); err != nil {
+		_, _ = sys.Stop(context.Background())
 		return nil, err
 	}
 	return sys, nil
+}
+
+// pspRegistry is the processor's one PSP account: the simulator at
+// s.SimulatorURL over HTTP, built as `payroute run` builds accounts; or,
+// for a profile over TransportInProcess, a simulator of this process
+// (returned, to be stopped with the processor) reached through its
+// in-process transport.
+func pspRegistry(s spec) (*psp.Registry, *simulator.Server, error) {
+	prof, ok := profiles[s.PSP]
+	if !ok {
+		return nil, nil, errorf("unknown PSP profile %q", s.PSP)
+	}
+	if prof.Transport != TransportInProcess {
+		reg, err := psp.NewRegistry(psp.Configuration{Accounts: map[string]psp.Account{
+			PSPName: {Kind: simulator.Kind, Endpoint: s.SimulatorURL, Timeout: s.PSPTimeout},
+		}})
+		return reg, nil, err
+	}
+	sim, err := newSimulator(prof)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := sim.InProcessConnector(PSPName, s.PSPTimeout)
+	if err != nil {
+		_ = sim.Stop(context.Background())
+		return nil, nil, err
+	}
+	return psp.NewStaticRegistry(map[string]psp.Connector{PSPName: conn}), sim, nil
 }
 
 func ownsAll(st *consumers.Store, partitions int32) bool {
@@ -114,7 +151,14 @@ func (p *processorSystem) Err() error { return p.proc.Err() }
 // Stop stops the processor and returns its measurements.
 func (p *processorSystem) Stop(ctx context.Context) (outcome, error) {
 	var err error
-	p.stopOnce.Do(func() { err = p.proc.Stop(ctx) })
+	p.stopOnce.Do(func() {
+		err = p.proc.Stop(ctx)
+		if p.sim != nil {
+			if simErr := p.sim.Stop(ctx); err == nil {
+				err = simErr
+			}
+		}
+	})
 	st := p.proc.Stats()
 	o := outcome{
 		Outputs:      st.TotalResults(),
@@ -203,7 +247,7 @@ func (c *commitClock) OnFetchRecordBuffered(r *kgo.Record) {
 }
 
 // timedConnectors is the PSP registry with every call timed: the time a
-// payment spent at its PSP, HTTP round trip included, is subtracted from
+// payment spent at its PSP, round trip included, is subtracted from
 // its end-to-end latency to leave what payroute added; and when its first
 // call started and its last ended, which split what payroute added into
 // before and after the PSP.

@@ -58,8 +58,8 @@ type Report struct {
 	// Phases split Latency into where it was spent. Latency and Phases
 	// are not measured in a backlog run (see spec.Stamped).
 	Phases *Phases
-	// PSPMean is the mean PSP call as payroute timed it, HTTP round trip
-	// included, over PSPCalls calls.
+	// PSPMean is the mean PSP call as payroute timed it, round trip to
+	// the simulator included, over PSPCalls calls.
 	PSPMean  time.Duration
 	PSPCalls int64
 	// Verification is what reading the results back found (with Verify).
@@ -105,6 +105,7 @@ func (r *Report) Write(w io.Writer) error {
 	var b strings.Builder
 	c := r.Configuration
 	fmt.Fprintf(&b, "scenario: psp %s — %s\n", c.PSP, r.Profile.Description)
+	fmt.Fprintf(&b, "          PSP transport: %s\n", transportLine(r.Profile.Transport))
 	fmt.Fprintf(&b, "          %d payments, %d partitions, %d in flight, ", c.Payments, c.Partitions, c.InFlight)
 	switch {
 	case c.Backlog:
@@ -145,8 +146,8 @@ func (r *Report) Write(w io.Writer) error {
 			c.InFlight, r.Profile.Mean, bound, 100*r.BoundShare())
 	}
 	if r.PSPCalls > 0 {
-		fmt.Fprintf(&b, "PSP calls as payroute timed them (HTTP round trip to the simulator included): %d, mean %s\n",
-			r.PSPCalls, r.PSPMean.Round(time.Microsecond))
+		fmt.Fprintf(&b, "PSP calls as payroute timed them (the %s round trip to the simulator included): %d, mean %s\n",
+			r.Profile.Transport, r.PSPCalls, r.PSPMean.Round(time.Microsecond))
 	}
 	if l := r.Latency; l.Samples > 0 {
 		fmt.Fprintf(&b, "latency added by payroute (publish ack → result committed, minus PSP calls; µs clock): p50 %s  p90 %s  p99 %s  max %s  (%d payments)\n",
@@ -165,11 +166,18 @@ func (r *Report) Write(w io.Writer) error {
 		fmt.Fprintf(&b, "  cross-check from topic timestamps and latency_ms (ms resolution, commit excluded): p50 %s  p99 %s\n", ms(l.P50), ms(l.P99))
 	}
 	if r.Processor.Isolated {
-		fmt.Fprintf(&b, "CPU and peak RSS: each system in its own child process, its figures alone; the broker, simulator and publisher used %.2f CPU s during payroute's run\n",
-			r.Processor.HostCPU.Seconds())
+		host := "the broker, simulator and publisher"
+		if r.Profile.Transport == TransportInProcess {
+			host = "the broker and publisher"
+		}
+		fmt.Fprintf(&b, "CPU and peak RSS: each system in its own child process, its figures alone; %s used %.2f CPU s during payroute's run\n",
+			host, r.Processor.HostCPU.Seconds())
 		if per := r.Processor.CPUPer1k(); per > 0 {
 			fmt.Fprintf(&b, "  at %.3f CPU s per 1,000 payments, payroute alone would carry about %.0f payments/s per CPU it had to itself (broker and PSPs elsewhere)\n",
 				per, 1000/per)
+			if r.Profile.Transport == TransportInProcess {
+				b.WriteString("  (its figures include the in-process simulator: its handler's CPU, and its memory of every payment it answered)\n")
+			}
 		}
 	} else {
 		b.WriteString("CPU and peak RSS: in-process totals — the embedded broker (every record in memory), the simulator and the publisher are included\n")
@@ -177,7 +185,6 @@ func (r *Report) Write(w io.Writer) error {
 	if r.PassThrough != nil {
 		b.WriteString("the pass-throughs drain records published before they start, so the publisher never limits the ceiling\n")
 	}
-	b.WriteString("the simulator is an HTTP server: every attempt is a loopback HTTP round trip, part of the measured system\n")
 	b.WriteString(machineLine(r.CPUs, r.LoadStart, r.LoadEnd))
 	if v := r.Verification; v != nil {
 		state := "OK"
@@ -189,6 +196,21 @@ func (r *Report) Write(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// transportLine says plainly how payroute reached its PSP.
+func transportLine(transport string) string {
+	switch transport {
+	case TransportInProcess:
+		return "in-process — the simulator runs in payroute's process and every attempt goes through the connector " +
+			"(JSON request and answer) to its handler with no socket (simulator.Server.Transport); " +
+			"--psp instant-http measures the same PSP over loopback HTTP"
+	case TransportHTTP:
+		return "loopback HTTP — every attempt is an HTTP round trip to the simulator in the benchmark's process, " +
+			"part of the measured system (payroute's side in its figures, the simulator's in the host's)"
+	default:
+		return "none"
+	}
 }
 
 // machineLine describes the machine's load during a run, or is empty when

@@ -5,8 +5,8 @@
 // # What runs
 //
 // A scenario (Configuration) starts an embedded Kafka broker and one
-// simulated PSP with a latency profile (Profiles: instant, fixed-100ms,
-// heavy-tail), publishes PaymentRequested records the way an upstream
+// simulated PSP with a latency profile (ProfileNames: instant,
+// instant-http, fixed-100ms, heavy-tail), publishes PaymentRequested records the way an upstream
 // service does (producers.Generator), and runs payroute's processor,
 // built with the same public constructors as `payroute run`, until every
 // payment has its result. With PassThrough it first runs, on the same
@@ -20,6 +20,14 @@
 // CPUs, never limits the ceiling. Compare a drain with a drain (Backlog)
 // for the ratio, as All does.
 //
+// The PSPs with a latency listen on loopback HTTP in the benchmark's
+// process. The instant PSP instead runs in payroute's own process and is
+// reached through the simulator's in-process transport: same connector,
+// same JSON, same handler, no socket. Over loopback HTTP the round trip
+// took a third of payroute's CPU, so an "instant" PSP measured the kernel
+// and net/http more than payroute; instant-http keeps that figure
+// measurable. The report names the transport.
+//
 // # What is measured, and how
 //
 //   - Throughput: payments (outputs) per second from the first input record
@@ -29,8 +37,8 @@
 //     visible (the EndTxn answer of the transaction that carried it, seen
 //     by a hook on the processor's Kafka clients) minus when its request
 //     was acknowledged to the publisher, minus the time its PSP calls took
-//     (timed around each connector call, so the HTTP round trip to the
-//     simulator counts as PSP time). All three are nanosecond wall-clock
+//     (timed around each connector call, so the round trip to the
+//     simulator, HTTP or in-process, counts as PSP time). All three are nanosecond wall-clock
 //     readings; Kafka's millisecond timestamps are too coarse for a
 //     millisecond-scale figure. Verify also computes it from the topics'
 //     record timestamps and AttemptRecorded.latency_ms, as a cross-check.
@@ -38,9 +46,11 @@
 //     something in a paced run (Rate) below the maximum.
 //   - CPU seconds per 1,000 payments and peak RSS, from getrusage(2). With
 //     Worker set the system under test runs in a child process and the
-//     figures are its own; in-process (the Go benchmarks) they are totals
-//     of the process, embedded broker (which keeps every record in
-//     memory), simulator and load generator included.
+//     figures are its own (an in-process simulator included, with its
+//     memory of every payment it answered); in-process (the Go
+//     benchmarks) they are totals of the process, embedded broker (which
+//     keeps every record in memory), simulator and load generator
+//     included.
 //
 // The goals of issue 8 are checked by All, which runs the scenarios behind
 // each and prints every figure next to its goal; they are never asserted in
@@ -189,7 +199,7 @@ func (r *runner) run(ctx context.Context, kind, input, output string, publish bo
 	cfg := r.cfg
 	s := spec{
 		Kind: kind, Brokers: r.w.embedded.Addrs(), Partitions: cfg.Partitions, Group: "bench-" + kind,
-		Input: input, Output: output,
+		Input: input, Output: output, PSP: cfg.PSP,
 		PSPTimeout: cfg.PSPTimeout, InFlight: cfg.InFlight, MaxPollRecords: cfg.MaxPollRecords,
 	}
 	if kind == kindProcessor {

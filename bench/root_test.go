@@ -106,7 +106,8 @@ func TestRunPublishedWhileRunning(t *testing.T) {
 		t.Errorf("the instant PSP has no Little's-law bound, got %.0f", rep.LittleBound())
 	}
 	text := written(t, rep)
-	for _, want := range []string{"pass-through-txn", "payroute / plain pass-through", "read back: 300 results for 300 payments, 0 with more than one, 300 approved — OK", "in-process totals"} {
+	for _, want := range []string{"pass-through-txn", "payroute / plain pass-through", "read back: 300 results for 300 payments, 0 with more than one, 300 approved — OK", "in-process totals",
+		"PSP transport: in-process", "(the in-process round trip to the simulator included)"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("report lacks %q:\n%s", want, text)
 		}
@@ -141,8 +142,12 @@ func TestRunBacklogInWorkers(t *testing.T) {
 	if rep.Latency.Samples != 0 || rep.Phases != nil {
 		t.Errorf("a backlog run stamps no payments, but has latency %+v and phases %+v", rep.Latency, rep.Phases)
 	}
-	if text := written(t, rep); !strings.Contains(text, "each system in its own child process") {
+	text := written(t, rep)
+	if !strings.Contains(text, "each system in its own child process, its figures alone; the broker and publisher used") {
 		t.Errorf("report does not say the figures are the workers':\n%s", text)
+	}
+	if !strings.Contains(text, "its figures include the in-process simulator") {
+		t.Errorf("report does not say payroute's worker ran the simulator:\n%s", text)
 	}
 }
 
@@ -173,8 +178,11 @@ func TestRunPacedFixedLatency(t *testing.T) {
 	if rep.Latency.P50 >= 100*time.Millisecond {
 		t.Errorf("added latency p50 %s includes the PSP's 100 ms", rep.Latency.P50)
 	}
-	if text := written(t, rep); !strings.Contains(text, "Little's law bound: 100 in flight / 100ms mean PSP latency = 1000/s") {
-		t.Errorf("report:\n%s", text)
+	text := written(t, rep)
+	for _, want := range []string{"Little's law bound: 100 in flight / 100ms mean PSP latency = 1000/s", "PSP transport: loopback HTTP"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("report lacks %q:\n%s", want, text)
+		}
 	}
 }
 
@@ -204,8 +212,14 @@ func TestAllSmall(t *testing.T) {
 	if rep.Scenarios[2].Configuration.Partitions != 1 || rep.Scenarios[2].Configuration.PSP != "fixed-100ms" {
 		t.Errorf("third scenario is %+v, want fixed-100ms on one partition", rep.Scenarios[2].Configuration)
 	}
-	if c := rep.Scenarios[4].Configuration; !c.Backlog || c.Payments != 400 {
-		t.Errorf("fifth scenario is %+v, want a 400-payment backlog", c)
+	if c := rep.Scenarios[0].Configuration; c.PSP != "instant" || rep.Scenarios[0].Profile.Transport != TransportInProcess {
+		t.Errorf("first scenario is %+v over %s, want the instant PSP in process", c, rep.Scenarios[0].Profile.Transport)
+	}
+	if !strings.Contains(rep.Goals[0].Name, "(in-process)") {
+		t.Errorf("the ratio goal does not name the PSP transport: %+v", rep.Goals[0])
+	}
+	if c := rep.Scenarios[4].Configuration; !c.Backlog || c.Payments != 400 || c.PSP != "instant-http" {
+		t.Errorf("fifth scenario is %+v, want a 400-payment backlog with the instant PSP over HTTP", c)
 	}
 	if !strings.Contains(rep.Goals[4].Note, "in-process total") {
 		t.Errorf("in-process peak RSS is not flagged: %+v", rep.Goals[4])

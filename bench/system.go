@@ -29,6 +29,10 @@ type spec struct {
 	Stamped int
 	// Input and Output are the pass-through's topics.
 	Input, Output string
+	// PSP is the processor's PSP profile (profiles): over TransportHTTP it
+	// calls the simulator at SimulatorURL; over TransportInProcess it runs
+	// its own simulator, in the process that runs the processor.
+	PSP string
 	// SimulatorURL, PSPTimeout, InFlight and MaxPollRecords configure the
 	// processor; MaxPollRecords also bounds a pass-through's poll.
 	SimulatorURL   string

@@ -2,8 +2,6 @@ package bench
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -30,18 +28,19 @@ const (
 )
 
 // world is what every system under test shares: the embedded broker with
-// payroute's topics and the pass-through's, the simulated PSP, and the
-// encoders of the load.
+// payroute's topics and the pass-through's, the simulated PSP when it is
+// reached over HTTP, and the encoders of the load.
 type world struct {
 	kcfg     kafka.Configuration
 	embedded *kafka.Embedded
 	cluster  *kafka.Cluster
-	sim      *simulator.Server // nil when the scenario calls no PSP
+	sim      *simulator.Server // nil when the scenario calls no PSP over HTTP
 	serde    *schemas.Serde
 	records  *producers.Records
 }
 
-// newWorld starts the broker, and the simulator when profile is not nil.
+// newWorld starts the broker, and the simulator when profile is not nil
+// and reached over HTTP (an in-process one lives in payroute's process).
 // Either failing is returned as is; close releases what was started.
 func newWorld(ctx context.Context, partitions int32, profile *Profile) (*world, error) {
 	kcfg := kafka.DefaultConfiguration()
@@ -61,11 +60,8 @@ func newWorld(ctx context.Context, partitions int32, profile *Profile) (*world, 
 		return nil, err
 	}
 	w.records = producers.NewRecords(w.serde, w.cluster.Topics())
-	if profile != nil {
-		sim, err := simulator.New(simulator.Configuration{
-			Listen: "127.0.0.1:0", Seed: 1, MaxHold: profile.Slowest + time.Second,
-			PSPs: map[string]simulator.Profile{PSPName: profile.Simulator},
-		}, simulator.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if profile != nil && profile.Transport == TransportHTTP {
+		sim, err := newSimulator(*profile)
 		if err != nil {
 			w.close()
 			return nil, err

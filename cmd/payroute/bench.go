@@ -18,10 +18,10 @@ import (
 // process (`payroute bench --worker`, this binary) unless --in-process, so
 // its CPU time and peak RSS are its own.
 func benchCommand(args []string) error {
-	fs := newFlagSet("bench", "[--psp instant|fixed-100ms|heavy-tail] [--payments N] [--partitions P] [--in-flight N] [--rate R | --backlog] [--sink] [--all]")
+	fs := newFlagSet("bench", "[--psp instant|instant-http|fixed-100ms|heavy-tail] [--payments N] [--partitions P] [--in-flight N] [--rate R | --backlog] [--sink] [--all]")
 	d := bench.DefaultConfiguration()
 	sd := bench.DefaultSinkConfiguration()
-	psp := fs.String("psp", d.PSP, "PSP latency profile: instant, fixed-100ms or heavy-tail")
+	psp := fs.String("psp", d.PSP, "PSP latency profile: instant (answers at once, in payroute's process through the simulator's in-process transport: no socket), instant-http (the same over loopback HTTP), fixed-100ms or heavy-tail (over loopback HTTP)")
 	payments := fs.Int("payments", d.Payments, "payments to publish (with --all: per scenario)")
 	partitions := fs.Int("partitions", int(d.Partitions), "partitions of every topic")
 	inFlight := fs.Int("in-flight", d.InFlight, "processor max_in_flight (and max_in_flight_per_psp: one PSP takes every payment)")
