@@ -33,9 +33,56 @@ type SinkReport struct {
 	// CPU is this process's CPU time during the load (the sink and the
 	// embedded broker; the ClickHouse server is another process).
 	CPU time.Duration
+	// ReadBack is what ClickHouse holds once the sink has stopped, read
+	// after the clock: a run whose rows are not all there exactly once is
+	// an error, never a figure.
+	ReadBack SinkReadBack
 	// CPUs and the load averages are as in Report.
 	CPUs               int
 	LoadStart, LoadEnd float64
+}
+
+// SinkReadBack is what ClickHouse holds after a sink run.
+type SinkReadBack struct {
+	// Rows and Distinct are the attempt rows, and their distinct Kafka
+	// records (topic, partition, offset).
+	Rows, Distinct uint64
+	// Offsets is how many records ingest_offsets says are loaded: the sum
+	// over partitions of the highest offset loaded plus one.
+	Offsets uint64
+	// Aggregated is the attempts psp_minute counts: every row seen once by
+	// its materialized view.
+	Aggregated uint64
+}
+
+// check says what is wrong with the read-back of n pre-filled records, or
+// nil.
+func (rb SinkReadBack) check(n int) error {
+	want := uint64(n)
+	if rb.Rows != want || rb.Distinct != want || rb.Offsets != want || rb.Aggregated != want {
+		return errorf("ClickHouse holds %d attempt rows (%d distinct records), ingest_offsets covers %d records and psp_minute counts %d attempts: want %d of each",
+			rb.Rows, rb.Distinct, rb.Offsets, rb.Aggregated, n)
+	}
+	return nil
+}
+
+// readBackSink reads what the sink loaded into database.
+func readBackSink(ctx context.Context, conn *analytics.Conn, database string) (SinkReadBack, error) {
+	var rb SinkReadBack
+	for _, q := range []struct {
+		sql string
+		to  *uint64
+	}{
+		{"SELECT count() FROM " + database + ".attempts", &rb.Rows},
+		{"SELECT uniqExact(source_topic, source_partition, source_offset) FROM " + database + ".attempts", &rb.Distinct},
+		{"SELECT toUInt64(sum(o + 1)) FROM (SELECT max(max_offset) AS o FROM " + database + ".ingest_offsets GROUP BY source_topic, source_partition)", &rb.Offsets},
+		{"SELECT sum(attempts) FROM " + database + ".psp_minute", &rb.Aggregated},
+	} {
+		if err := conn.QueryRow(ctx, q.sql).Scan(q.to); err != nil {
+			return rb, errorf("reading back the sink's rows: %w", err)
+		}
+	}
+	return rb, nil
 }
 
 // Write prints the report.
@@ -52,7 +99,9 @@ func (r *SinkReport) Write(w io.Writer) error {
 		{"analytics sink", fmt.Sprintf("%.0f", r.Rate), fmt.Sprintf("%.2fs", r.Span.Seconds()), fmt.Sprint(r.Batches),
 			fmt.Sprintf("%.3f", perThousand(r.CPU, r.Rows))},
 	}, 1)
-	b.WriteString("\nCPU: this process (sink and embedded broker); the ClickHouse server's is not counted\n")
+	fmt.Fprintf(&b, "\nread back after the run: %d rows, %d distinct records, ingest_offsets covering %d, psp_minute counting %d\n",
+		r.ReadBack.Rows, r.ReadBack.Distinct, r.ReadBack.Offsets, r.ReadBack.Aggregated)
+	b.WriteString("CPU: this process (sink and embedded broker); the ClickHouse server's is not counted\n")
 	b.WriteString(machineLine(r.CPUs, r.LoadStart, r.LoadEnd))
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -157,6 +206,21 @@ func RunSink(ctx context.Context, cfg SinkConfiguration, progress io.Writer) (*S
 			rep.Rate = perSecond(int(rep.Rows), rep.Span)
 			rep.LoadEnd = loadAverage()
 			say("%d rows in %.2fs: %.0f/s", rep.Rows, rep.Span.Seconds(), rep.Rate)
+			// The rows are counted once ClickHouse acknowledged their
+			// insert; check that they are all there, once, with the
+			// bookkeeping that makes them exactly-once.
+			stopCtx, cancel := context.WithTimeout(ctx, time.Minute)
+			err := sink.Stop(stopCtx)
+			cancel()
+			if err != nil {
+				return nil, errorf("stopping the sink: %w", err)
+			}
+			if rep.ReadBack, err = readBackSink(ctx, conn, acfg.ClickHouse.Database); err != nil {
+				return nil, err
+			}
+			if err := rep.ReadBack.check(cfg.Rows); err != nil {
+				return nil, err
+			}
 			return rep, nil
 		}
 		select {
