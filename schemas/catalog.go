@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"fmt"
+	"reflect"
 
 	"github.com/linkedin/goavro/v2"
 	"github.com/twmb/franz-go/pkg/sr"
@@ -40,10 +41,13 @@ type eventCodec interface {
 }
 
 type event[T any] struct {
-	name       string
-	id         int
-	text       string
-	codec      *goavro.Codec
+	name  string
+	id    int
+	text  string
+	codec *goavro.Codec
+	// enc writes the event (serde_encoder.go); toNative is the reference
+	// it is tested against, through codec.
+	enc        *valueEncoder
 	toNative   func(*T) map[string]any
 	fromNative func(nativeReader) T
 }
@@ -67,7 +71,11 @@ func newEvent[T any](name string, id int, to func(*T) map[string]any, from func(
 	if err != nil {
 		panic(fmt.Sprintf("schemas: %s does not compile: %v", name, err))
 	}
-	return &event[T]{name: name, id: id, text: text, codec: codec, toNative: to, fromNative: from}
+	enc, err := compileEncoder(text, reflect.TypeFor[T]())
+	if err != nil {
+		panic(fmt.Sprintf("schemas: the encoder of %s does not compile: %v", name, err))
+	}
+	return &event[T]{name: name, id: id, text: text, codec: codec, enc: enc, toNative: to, fromNative: from}
 }
 
 func eventByName(name string) eventCodec {
@@ -119,7 +127,7 @@ func (e *event[T]) registerWriter(s *sr.Serde, id int, writer *goavro.Codec) {
 
 func (e *event[T]) appendEncode(b []byte, v any) ([]byte, error) {
 	p := v.(*T) // sr.Serde dispatches on the type registered for this id
-	out, err := e.codec.BinaryFromNative(b, e.toNative(p))
+	out, err := e.enc.encodeRecord(b, p)
 	if err != nil {
 		return nil, fmt.Errorf("schemas: encode %s: %w", e.name, err)
 	}

@@ -164,7 +164,27 @@ func (s *Serde) SchemaIDs() map[string]int {
 // *PspHealthChanged (a struct value works too). It does not validate: tests
 // and tools must be able to produce invalid requests. An enum field holding a
 // value outside its symbols (including "") is an error.
+//
+// The result is allocated at its exact size, once: the event is encoded
+// into a pooled scratch buffer and copied out, rather than grown from
+// nothing (six reallocations for a typical result). The returned slice is
+// the caller's; use AppendEncode to place the record in a buffer of your
+// own.
 func (s *Serde) Encode(v any) ([]byte, error) {
+	scratch := getScratch()
+	defer putScratch(scratch)
+	b, err := s.AppendEncode((*scratch)[:0], v)
+	*scratch = b
+	if err != nil {
+		return nil, err
+	}
+	return append(make([]byte, 0, len(b)), b...), nil
+}
+
+// AppendEncode appends the framed encoding of v (as Encode) to b and
+// returns the extended slice; on error, b's contents past its length are
+// unspecified.
+func (s *Serde) AppendEncode(b []byte, v any) ([]byte, error) {
 	rv := reflect.ValueOf(v)
 	switch {
 	case !rv.IsValid():
@@ -179,7 +199,22 @@ func (s *Serde) Encode(v any) ([]byte, error) {
 	if eventOf(v) == nil {
 		return nil, fmt.Errorf("schemas: cannot encode %T: not a payroute event", v)
 	}
-	return s.wire.Encode(v)
+	return s.wire.AppendEncode(b, v)
+}
+
+// scratchPool holds encoding buffers (see Encode). A buffer that grew past
+// maxPooledScratch (an event with a huge path or metadata) is dropped
+// rather than kept, so that one outlier does not pin its memory.
+var scratchPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+const maxPooledScratch = 64 << 10
+
+func getScratch() *[]byte { return scratchPool.Get().(*[]byte) }
+
+func putScratch(b *[]byte) {
+	if cap(*b) <= maxPooledScratch {
+		scratchPool.Put(b)
+	}
 }
 
 // Decode decodes a framed record into v, a non-nil pointer to one of the six
