@@ -88,3 +88,42 @@ func TestDeadLetterWithholdsCardData(t *testing.T) {
 		t.Fatalf("withheld header missing: %v", dl.Headers)
 	}
 }
+
+// An output record carries its event, keyed by payment id, with the event
+// type header; its key, value and headers are its own: changing or
+// appending to one record's leaves the other fields and other records as
+// they were (kgo keeps them until the record is produced).
+func TestOutputRecordsAreSelfContained(t *testing.T) {
+	r := newRecords(t)
+	res := &schemas.PaymentResult{PaymentID: "pay-1", Operation: schemas.OpCharge, Status: schemas.StatusApproved, PSP: "psp-a"}
+	a, err := r.Result(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := r.Result(res)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, rec *kgo.Record) {
+		t.Helper()
+		var got schemas.PaymentResult
+		if err := r.serde.Decode(rec.Value, &got); err != nil || got.PaymentID != "pay-1" || got.Status != schemas.StatusApproved {
+			t.Errorf("%s: value decodes to %+v, %v", what, got, err)
+		}
+		if rec.Topic != "payments.results" || string(rec.Key) != "pay-1" || HeaderValue(rec, HeaderEventType) != "PaymentResult" {
+			t.Errorf("%s: topic %s, key %q, event type %q", what, rec.Topic, rec.Key, HeaderValue(rec, HeaderEventType))
+		}
+	}
+	check("a", a)
+	// What the processor does to outputs: a longer key would be a bug, but
+	// must not corrupt the header; trace and replay headers are appended.
+	a.Key = append(a.Key, "-XXXXXXXXXXXXXXXXXXXX"...)
+	a.Key = a.Key[:len("pay-1")]
+	a.Headers = append(a.Headers, kgo.RecordHeader{Key: kafka.TraceParentHeader, Value: []byte("00-abc")},
+		kgo.RecordHeader{Key: HeaderReplay, Value: []byte("duplicate_request")})
+	a.Value[len(a.Value)-1] ^= 0xff
+	check("b after changes to a", b)
+	if HeaderValue(a, HeaderEventType) != "PaymentResult" || HeaderValue(a, kafka.TraceParentHeader) != "00-abc" || HeaderValue(a, HeaderReplay) != "duplicate_request" {
+		t.Errorf("a's headers after appends: %v", a.Headers)
+	}
+}

@@ -68,17 +68,39 @@ func NewRecords(serde *schemas.Serde, topics kafka.Topics) *Records {
 	return &Records{serde: serde, topics: topics}
 }
 
+// record builds one output record in three allocations, whatever the
+// event:
+//
+//   - the value, framed, at its exact size (schemas.Serde.Encode encodes
+//     into a pooled scratch buffer and copies out);
+//   - the key and the event type header's value, in one buffer;
+//   - the kgo.Record together with its header array, sized for the event
+//     type header and a traceparent, which the processor appends when the
+//     input carried one (more headers than that reallocate, correctly).
+//
+// Nothing is reused across records: kgo holds a record's key, value and
+// headers until its produce promise fires, long after record returned,
+// so a pooled buffer could not be handed out again safely. The key is
+// capped at its own length, so an append to it never writes into the
+// header's value.
 func (r *Records) record(topic, key, eventType string, v any) (*kgo.Record, error) {
-	b, err := r.serde.Encode(v)
+	value, err := r.serde.Encode(v)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s for %s: %w", eventType, topic, err)
 	}
-	return &kgo.Record{
-		Topic:   topic,
-		Key:     []byte(key),
-		Value:   b,
-		Headers: []kgo.RecordHeader{{Key: HeaderEventType, Value: []byte(eventType)}},
-	}, nil
+	buf := make([]byte, 0, len(key)+len(eventType))
+	buf = append(append(buf, key...), eventType...)
+	k := len(key)
+	blk := &recordBlock{}
+	blk.headers[0] = kgo.RecordHeader{Key: HeaderEventType, Value: buf[k:]}
+	blk.rec = kgo.Record{Topic: topic, Key: buf[:k:k], Value: value, Headers: blk.headers[:1]}
+	return &blk.rec, nil
+}
+
+// recordBlock is a record and its headers in one allocation (see record).
+type recordBlock struct {
+	rec     kgo.Record
+	headers [2]kgo.RecordHeader
 }
 
 // Free text in outputs (a result's reason, an attempt's message) comes from
