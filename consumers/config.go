@@ -57,6 +57,11 @@ type Configuration struct {
 	// MaxPollRecords bounds the records taken in one poll, and so the work in
 	// flight between two offset commits.
 	MaxPollRecords int `yaml:"max_poll_records"`
+	// FetchMaxBytes bounds what the client fetches ahead of processing, in
+	// one fetch from a broker (at least one record batch is always
+	// returned, however large). It is most of the processor's memory under
+	// a backlog; more than a few megabytes buys nothing on a local network.
+	FetchMaxBytes int32 `yaml:"fetch_max_bytes"`
 	// AttemptTimeout bounds one PSP call, on top of the connector's own timeout.
 	AttemptTimeout time.Duration `yaml:"attempt_timeout"`
 	// InDoubtWindow is how long an attempt whose outcome is unknown (timeout
@@ -76,6 +81,7 @@ func DefaultConfiguration() Configuration {
 		StateRetention:         7 * 24 * time.Hour,
 		ApprovalRetention:      180 * 24 * time.Hour,
 		MaxPollRecords:         500,
+		FetchMaxBytes:          8 << 20,
 		MaxInFlight:            1000,
 		DrainTimeout:           10 * time.Second,
 		MaxInFlightPerPSP:      500,
@@ -96,6 +102,9 @@ func (c Configuration) Validate() error {
 	}
 	if c.MaxInFlightPerPSP <= 0 || c.MaxInFlightPerPSP > c.MaxInFlight {
 		errs = append(errs, config.Errorf("max_in_flight_per_psp", "must be within [1, max_in_flight]"))
+	}
+	if c.FetchMaxBytes < 1<<20 {
+		errs = append(errs, config.Errorf("fetch_max_bytes", "must be >= 1048576"))
 	}
 	if c.MaxPollRecords <= 0 {
 		errs = append(errs, config.Errorf("max_poll_records", "must be > 0"))

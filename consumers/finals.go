@@ -2,7 +2,10 @@ package consumers
 
 import (
 	"bufio"
+	"encoding/binary"
 	"fmt"
+	"hash/maphash"
+	"math"
 	"os"
 
 	"github.com/payroute/payroute/schemas"
@@ -13,9 +16,18 @@ import (
 // within seconds, and its state is kept for state_retention to answer
 // duplicates, and for approval_retention when follow-ups may come), yet
 // they are read only for a duplicate request, a follow-up or an expiry. So
-// each is appended, encoded as on the changelog, to a file of the
-// instance's state directory, and memory holds only an index entry: where
-// it is, when it changed, and whether it is an approval kept longer.
+// each is appended to a file of the instance's state directory, and memory
+// holds a small index entry: where it is, when it changed, and whether it
+// is an approval kept longer.
+//
+// The index is keyed by a 64-bit hash of the payment id, not by the id,
+// which would take more memory than the entry. Each record in the file
+// starts with its payment id, and every lookup checks it: two ids with one
+// hash (about one pair in 10^7 among a million payments) are told apart,
+// the later one indexed by its id in a small map of its own (spill). The
+// cost is a read from disk whenever an id's slot is taken (a final payment
+// changed again, or a collision), which new payments, the common case,
+// never pay.
 //
 // The file is a cache of the changelog, never the truth: it is written
 // without fsync, built anew from the changelog each time the partition is
@@ -23,8 +35,8 @@ import (
 // makes the state unusable, and the processor restarts its session, which
 // rebuilds it.
 //
-// Replaced and expired entries leave garbage behind them in the file; once
-// it is more than half of a file past compactAbove, the live entries are
+// Replaced and expired records leave garbage behind them in the file; once
+// it is more than half of a file past compactAbove, the live records are
 // copied to a new file.
 type finalStates struct {
 	dir   string
@@ -32,20 +44,34 @@ type finalStates struct {
 	f     *os.File
 	w     *bufio.Writer
 	size  int64 // bytes appended, flushed or not
-	live  int64 // bytes of the entries the index points at
-	index map[string]finalEntry
+	live  int64 // bytes of the records the index points at
+	hash  func(id string) uint64
+	index map[uint64]finalEntry
+	spill map[string]finalEntry
 }
 
-// finalEntry is where a final payment's state lies in the file, and what
-// expiry needs to know of it without reading it.
+// finalEntry locates a record and says what expiry needs to know of it
+// without reading it: 16 bytes.
 type finalEntry struct {
-	off       int64
-	n         int32
-	updatedMs int64
+	// pos packs the record's offset (upper 40 bits: files up to 1 TiB) and
+	// length (lower 24 bits: records up to 16 MiB).
+	pos uint64
+	// updatedS is when the state last changed, in Unix seconds: retention
+	// is counted in days, and a second's rounding is nothing to it.
+	updatedS uint32
 	// approval: an approved AUTHORIZE or CHARGE, kept for follow-ups until
 	// approval_retention rather than state_retention.
 	approval bool
 }
+
+const (
+	lenBits   = 24
+	maxRecord = 1<<lenBits - 1
+	maxOffset = 1<<(64-lenBits) - 1
+)
+
+func (e finalEntry) off() int64 { return int64(e.pos >> lenBits) }
+func (e finalEntry) n() int     { return int(e.pos & maxRecord) }
 
 // compactAbove is the file size below which garbage is left alone.
 const compactAbove = 64 << 20
@@ -55,7 +81,12 @@ func newFinalStates(dir string, part int32) (*finalStates, error) {
 	if err != nil {
 		return nil, fmt.Errorf("final payment states of partition %d: %w", part, err)
 	}
-	return &finalStates{dir: dir, part: part, f: f, w: bufio.NewWriterSize(f, 64<<10), index: map[string]finalEntry{}}, nil
+	return &finalStates{dir: dir, part: part, f: f, w: bufio.NewWriterSize(f, 64<<10),
+		hash: hasher(maphash.MakeSeed()), index: map[uint64]finalEntry{}, spill: map[string]finalEntry{}}, nil
+}
+
+func hasher(seed maphash.Seed) func(string) uint64 {
+	return func(id string) uint64 { return maphash.String(seed, id) }
 }
 
 // isApprovalKept reports whether a final state is an approval that
@@ -64,47 +95,111 @@ func isApprovalKept(st *PaymentState) bool {
 	return st.AuthorizingPSP != "" && st.Result != nil && st.Result.Status == schemas.StatusApproved
 }
 
+// lookup finds the entry of id, and whether it sits in the spill map.
+func (fs *finalStates) lookup(id string) (e finalEntry, spilled, ok bool, err error) {
+	if e, ok := fs.spill[id]; ok {
+		return e, true, true, nil
+	}
+	e, ok = fs.index[fs.hash(id)]
+	if !ok {
+		return e, false, false, nil
+	}
+	owner, err := fs.idAt(e)
+	if err != nil || owner != id {
+		return e, false, false, err
+	}
+	return e, false, true, nil
+}
+
 // put stores a final payment's state, encoded as on the changelog. The
 // write is buffered; flush makes it readable.
 func (fs *finalStates) put(st *PaymentState, encoded []byte) error {
-	fs.delete(st.PaymentID)
-	if _, err := fs.w.Write(encoded); err != nil {
-		return fmt.Errorf("write final payment state of %s: %w", st.PaymentID, err)
+	id := st.PaymentID
+	rec := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen16+len(id)+len(encoded)), uint64(len(id)))
+	rec = append(append(rec, id...), encoded...)
+	if len(rec) > maxRecord || fs.size+int64(len(rec)) > maxOffset {
+		return fmt.Errorf("final payment state of %s: %d bytes at offset %d do not fit the index", id, len(rec), fs.size)
 	}
-	fs.index[st.PaymentID] = finalEntry{off: fs.size, n: int32(len(encoded)), updatedMs: st.UpdatedAtMs, approval: isApprovalKept(st)}
-	fs.size += int64(len(encoded))
-	fs.live += int64(len(encoded))
+	h := fs.hash(id)
+	old, spilled, found, err := fs.lookup(id)
+	if err != nil {
+		return err
+	}
+	_, taken := fs.index[h]
+	if found {
+		fs.live -= int64(old.n())
+	}
+	if _, err := fs.w.Write(rec); err != nil {
+		return fmt.Errorf("write final payment state of %s: %w", id, err)
+	}
+	e := finalEntry{pos: uint64(fs.size)<<lenBits | uint64(len(rec)), approval: isApprovalKept(st),
+		updatedS: uint32(min(max(st.UpdatedAtMs/1000, 0), math.MaxUint32))}
+	switch {
+	case spilled || (taken && !found):
+		fs.spill[id] = e // another id holds the hash's slot
+	default:
+		fs.index[h] = e
+	}
+	fs.size += int64(len(rec))
+	fs.live += int64(len(rec))
 	return nil
 }
 
-func (fs *finalStates) delete(id string) {
-	if e, ok := fs.index[id]; ok {
-		fs.live -= int64(e.n)
-		delete(fs.index, id)
+// delete forgets id, if it is there.
+func (fs *finalStates) delete(id string) error {
+	e, spilled, found, err := fs.lookup(id)
+	if err != nil || !found {
+		return err
 	}
-}
-
-func (fs *finalStates) has(id string) bool {
-	_, ok := fs.index[id]
-	return ok
+	fs.live -= int64(e.n())
+	if spilled {
+		delete(fs.spill, id)
+	} else {
+		delete(fs.index, fs.hash(id))
+	}
+	return nil
 }
 
 // get reads a final payment's state back: a fresh copy, the caller's to
 // change.
 func (fs *finalStates) get(id string) (*PaymentState, bool, error) {
-	e, ok := fs.index[id]
-	if !ok {
-		return nil, false, nil
+	e, _, found, err := fs.lookup(id)
+	if err != nil || !found {
+		return nil, false, err
 	}
-	b := make([]byte, e.n)
-	if _, err := fs.f.ReadAt(b, e.off); err != nil {
-		return nil, false, fmt.Errorf("read final payment state of %s (partition %d): %w", id, fs.part, err)
+	_, state, err := fs.read(e)
+	if err != nil {
+		return nil, false, err
 	}
-	st, err := decodeState(b)
+	st, err := decodeState(state)
 	if err != nil {
 		return nil, false, fmt.Errorf("final payment state of %s (partition %d): %w", id, fs.part, err)
 	}
 	return st, true, nil
+}
+
+// read returns the payment id and the encoded state of a record.
+func (fs *finalStates) read(e finalEntry) (string, []byte, error) {
+	if fs.w.Buffered() > 0 {
+		// A record put in this same Apply or restore.
+		if err := fs.w.Flush(); err != nil {
+			return "", nil, fmt.Errorf("write final payment states of partition %d: %w", fs.part, err)
+		}
+	}
+	b := make([]byte, e.n())
+	if _, err := fs.f.ReadAt(b, e.off()); err != nil {
+		return "", nil, fmt.Errorf("read final payment states of partition %d at %d: %w", fs.part, e.off(), err)
+	}
+	n, k := binary.Uvarint(b)
+	if k <= 0 || uint64(len(b)-k) < n {
+		return "", nil, fmt.Errorf("final payment states of partition %d: corrupt record at %d", fs.part, e.off())
+	}
+	return string(b[k : k+int(n)]), b[k+int(n):], nil
+}
+
+func (fs *finalStates) idAt(e finalEntry) (string, error) {
+	id, _, err := fs.read(e)
+	return id, err
 }
 
 // flush makes what put wrote readable, and compacts when garbage dominates.
@@ -118,30 +213,37 @@ func (fs *finalStates) flush() error {
 	return nil
 }
 
-// compact copies the live entries to a new file and drops the old one.
+// compact copies the live records to a new file and drops the old one.
 func (fs *finalStates) compact() error {
 	next, err := newFinalStates(fs.dir, fs.part)
 	if err != nil {
 		return err
 	}
-	var buf []byte
-	for id, e := range fs.index {
-		if cap(buf) < int(e.n) {
-			buf = make([]byte, e.n)
+	next.hash = fs.hash
+	move := func(e finalEntry) (finalEntry, error) {
+		b := make([]byte, e.n())
+		if _, err := fs.f.ReadAt(b, e.off()); err != nil {
+			return e, err
 		}
-		buf = buf[:e.n]
-		if _, err := fs.f.ReadAt(buf, e.off); err != nil {
+		if _, err := next.w.Write(b); err != nil {
+			return e, err
+		}
+		e.pos = uint64(next.size)<<lenBits | uint64(len(b))
+		next.size += int64(len(b))
+		next.live += int64(len(b))
+		return e, nil
+	}
+	for h, e := range fs.index {
+		if next.index[h], err = move(e); err != nil {
 			next.close()
 			return fmt.Errorf("compact final payment states of partition %d: %w", fs.part, err)
 		}
-		if _, err := next.w.Write(buf); err != nil {
+	}
+	for id, e := range fs.spill {
+		if next.spill[id], err = move(e); err != nil {
 			next.close()
 			return fmt.Errorf("compact final payment states of partition %d: %w", fs.part, err)
 		}
-		e.off = next.size
-		next.index[id] = e
-		next.size += int64(e.n)
-		next.live += int64(e.n)
 	}
 	if err := next.w.Flush(); err != nil {
 		next.close()
@@ -153,23 +255,42 @@ func (fs *finalStates) compact() error {
 }
 
 // expired lists up to limit payments that last changed before the
-// retention allows.
-func (fs *finalStates) expired(beforeMs, approvalBeforeMs int64, limit int) []string {
+// retention allows (reading each one's id from the file).
+func (fs *finalStates) expired(beforeMs, approvalBeforeMs int64, limit int) ([]string, error) {
 	var out []string
-	for id, e := range fs.index {
-		if len(out) >= limit {
-			break
-		}
+	check := func(e finalEntry) error {
 		cutoff := beforeMs
 		if e.approval {
 			cutoff = approvalBeforeMs
 		}
-		if e.updatedMs < cutoff {
-			out = append(out, id)
+		if int64(e.updatedS)*1000 >= cutoff {
+			return nil
+		}
+		id, err := fs.idAt(e)
+		out = append(out, id)
+		return err
+	}
+	for _, e := range fs.spill {
+		if len(out) >= limit {
+			return out, nil
+		}
+		if err := check(e); err != nil {
+			return nil, err
 		}
 	}
-	return out
+	for _, e := range fs.index {
+		if len(out) >= limit {
+			break
+		}
+		if err := check(e); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
+
+// len is the number of final payments held.
+func (fs *finalStates) len() int { return len(fs.index) + len(fs.spill) }
 
 // close removes the file.
 func (fs *finalStates) close() {

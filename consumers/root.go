@@ -225,6 +225,7 @@ func (p *Processor) connect(ctx context.Context) (*kgo.GroupTransactSession, err
 		kgo.TransactionalID(p.cfg.Group+"-"+p.cfg.InstanceID),
 		kgo.TransactionTimeout(p.cfg.TransactionTimeout),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.FetchMaxBytes(p.cfg.FetchMaxBytes),
 		kgo.RequireStableFetchOffsets(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.RecordPartitioner(statePartitioner(p.topics.State)),

@@ -266,8 +266,7 @@ func (s *Store) loader(part int32) (*partitionLoader, error) {
 func (l *partitionLoader) add(key string, value []byte) error {
 	if value == nil {
 		delete(l.open, key)
-		l.finals.delete(key)
-		return nil
+		return l.finals.delete(key)
 	}
 	st, err := decodeState(value)
 	if err != nil {
@@ -279,9 +278,8 @@ func (l *partitionLoader) add(key string, value []byte) error {
 		delete(l.open, st.PaymentID)
 		return l.finals.put(st, value)
 	}
-	l.finals.delete(st.PaymentID)
 	l.open[st.PaymentID] = st
-	return nil
+	return l.finals.delete(st.PaymentID)
 }
 
 func (l *partitionLoader) discard() { l.finals.close() }
@@ -340,7 +338,9 @@ func (s *Store) Apply(part int32, changes map[string]*PaymentState, encoded map[
 		switch {
 		case st == nil:
 			delete(open, id)
-			fs.delete(id)
+			if err := fs.delete(id); err != nil {
+				return err
+			}
 		case st.Phase == PhaseFinal:
 			delete(open, id)
 			b, ok := encoded[id]
@@ -351,8 +351,10 @@ func (s *Store) Apply(part int32, changes map[string]*PaymentState, encoded map[
 				return err
 			}
 		default:
-			fs.delete(id)
 			open[id] = st
+			if err := fs.delete(id); err != nil {
+				return err
+			}
 		}
 		s.index(part, id, st)
 	}
@@ -381,7 +383,8 @@ func (s *Store) Scheduled(nowMs int64) (due map[int32][]string, next int64) {
 
 // Expired lists up to limit final payments of a partition that last changed
 // before the retention allows: approvals that follow-ups may still need are
-// kept until approvalBeforeMs, everything else until beforeMs.
+// kept until approvalBeforeMs, everything else until beforeMs. A state
+// directory that cannot be read panics, as in Get.
 func (s *Store) Expired(part int32, beforeMs, approvalBeforeMs int64, limit int) []string {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -389,7 +392,11 @@ func (s *Store) Expired(part int32, beforeMs, approvalBeforeMs int64, limit int)
 	if !ok {
 		return nil
 	}
-	return fs.expired(beforeMs, approvalBeforeMs, limit)
+	ids, err := fs.expired(beforeMs, approvalBeforeMs, limit)
+	if err != nil {
+		panic(err) // as in Get
+	}
+	return ids
 }
 
 // Held lists held payments of owned partitions, oldest first.
@@ -443,7 +450,7 @@ func (s *Store) Len() int {
 	defer s.mu.RUnlock()
 	n := 0
 	for part, m := range s.open {
-		n += len(m) + len(s.finals[part].index)
+		n += len(m) + s.finals[part].len()
 	}
 	return n
 }

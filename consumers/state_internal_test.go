@@ -216,3 +216,71 @@ func TestFinalStatesCompaction(t *testing.T) {
 		}
 	}
 }
+
+// Payment ids whose hashes collide are told apart: here every id has the
+// same hash, so all but one live in the spill map, through replacement,
+// deletion, expiry and compaction.
+func TestFinalStatesHashCollisions(t *testing.T) {
+	fs, err := newFinalStates(t.TempDir(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.close()
+	fs.hash = func(string) uint64 { return 42 }
+	old := time.Now().Add(-30 * 24 * time.Hour).UnixMilli()
+	put := func(id string, amount int64, updated int64) {
+		t.Helper()
+		st := &PaymentState{PaymentID: id, Phase: PhaseFinal, AmountMinor: amount, UpdatedAtMs: updated}
+		b, err := encodeState(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := fs.put(st, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(id string, amount int64) {
+		t.Helper()
+		st, ok, err := fs.get(id)
+		if err != nil || !ok || st.PaymentID != id || st.AmountMinor != amount {
+			t.Fatalf("%s: %+v %v %v, want amount %d", id, st, ok, err, amount)
+		}
+	}
+	put("p-a", 1, old)
+	put("p-b", 2, time.Now().UnixMilli())
+	put("p-c", 3, old)
+	check("p-a", 1)
+	check("p-b", 2)
+	check("p-c", 3)
+	if len(fs.index) != 1 || len(fs.spill) != 2 || fs.len() != 3 {
+		t.Fatalf("index %d, spill %d: want 1 and 2", len(fs.index), len(fs.spill))
+	}
+	put("p-b", 20, time.Now().UnixMilli())
+	put("p-a", 10, old)
+	check("p-a", 10)
+	check("p-b", 20)
+	if _, ok, _ := fs.get("p-unknown"); ok {
+		t.Fatal("an id never put was found under its hash")
+	}
+	if err := fs.delete("p-a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := fs.get("p-a"); ok {
+		t.Fatal("deleted p-a is still there")
+	}
+	exp, err := fs.expired(time.Now().Add(-7*24*time.Hour).UnixMilli(), 0, 10)
+	if err != nil || len(exp) != 1 || exp[0] != "p-c" {
+		t.Fatalf("expired %v %v, want p-c", exp, err)
+	}
+	if err := fs.w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.compact(); err != nil {
+		t.Fatal(err)
+	}
+	check("p-b", 20)
+	check("p-c", 3)
+	if fs.len() != 2 || fs.size != fs.live {
+		t.Fatalf("after compaction: %d payments, %d of %d bytes live", fs.len(), fs.live, fs.size)
+	}
+}
