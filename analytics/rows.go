@@ -50,8 +50,10 @@ type requestRow struct {
 // column to clickhouse-go as one typed slice instead of boxing every value
 // into an interface.
 type column[R any] struct {
-	name   string
-	buffer func() values[R]
+	name string
+	// buffer is an empty buffer with room for rows values (and, for
+	// strings, bytes bytes of them).
+	buffer func(rows, bytes int) values[R]
 }
 
 // values is one column's values in a block.
@@ -63,6 +65,9 @@ type values[R any] interface {
 	// buffer and sc: it is valid until the next call, and only as long as
 	// nothing is added.
 	column(keep []int32, sc *scratch) any
+	// size is how many values the buffer holds, and for strings how many
+	// bytes: the room the next batch's buffer starts with.
+	size() (rows, bytes int)
 }
 
 // scratch is reused by the columns of one insert: clickhouse-go copies
@@ -78,24 +83,26 @@ type number interface {
 
 // stringColumn is a String column.
 func stringColumn[R any](name string, get func(*R) string) column[R] {
-	return column[R]{name, func() values[R] { return &stringValues[R]{get: get} }}
+	return column[R]{name, func(rows, bytes int) values[R] {
+		return &stringValues[R]{get: get, data: make([]byte, 0, bytes), ends: make([]int, 0, rows)}
+	}}
 }
 
 // numberColumn is an integer column of the ClickHouse type matching T
 // (UInt8, Int32, UInt32, Int64, UInt64).
 func numberColumn[R any, T number](name string, get func(*R) T) column[R] {
-	return column[R]{name, func() values[R] { return &sliceValues[R, T]{get: get} }}
+	return column[R]{name, func(rows, _ int) values[R] { return newSliceValues(get, rows) }}
 }
 
 // dateTimeColumn is a DateTime column; get gives epoch seconds (dateTime).
 func dateTimeColumn[R any](name string, get func(*R) int64) column[R] {
-	return column[R]{name, func() values[R] { return &sliceValues[R, int64]{get: get} }}
+	return column[R]{name, func(rows, _ int) values[R] { return newSliceValues(get, rows) }}
 }
 
 // arrayColumn is an Array(String) or Array(Int32) column. Arrays are rare
 // (payments and requests only) and short, so each row keeps its own slice.
 func arrayColumn[R any, T string | int32](name string, get func(*R) []T) column[R] {
-	return column[R]{name, func() values[R] { return &sliceValues[R, []T]{get: get} }}
+	return column[R]{name, func(rows, _ int) values[R] { return newSliceValues(get, rows) }}
 }
 
 // stringValues keeps a column's strings back to back in data; ends[i] is
@@ -105,6 +112,8 @@ type stringValues[R any] struct {
 	data []byte
 	ends []int
 }
+
+func (v *stringValues[R]) size() (rows, bytes int) { return len(v.ends), len(v.data) }
 
 func (v *stringValues[R]) add(r *R) {
 	v.data = append(v.data, v.get(r)...)
@@ -151,6 +160,12 @@ type sliceValues[R any, T any] struct {
 	get  func(*R) T
 	vals []T
 }
+
+func newSliceValues[R, T any](get func(*R) T, rows int) *sliceValues[R, T] {
+	return &sliceValues[R, T]{get: get, vals: make([]T, 0, rows)}
+}
+
+func (v *sliceValues[R, T]) size() (rows, bytes int) { return len(v.vals), 0 }
 
 func (v *sliceValues[R, T]) add(r *R) { v.vals = append(v.vals, v.get(r)) }
 
@@ -370,10 +385,22 @@ type block[R any] struct {
 	srcs  []rowSource
 }
 
-func newBlock[R any](table string, cols []column[R]) *block[R] {
+// newBlock is an empty block of table. Its buffers start with the room
+// prev's hold (none when prev is nil): batches in a row tend to be alike,
+// full ones while a backlog drains, and growing a hundred thousand rows by
+// doubling would copy them over and over, and leave up to half of the
+// memory unused.
+func newBlock[R any](table string, cols []column[R], prev *block[R]) *block[R] {
 	b := &block[R]{table: table, cols: cols, vals: make([]values[R], len(cols))}
 	for i, c := range cols {
-		b.vals[i] = c.buffer()
+		var rows, bytes int
+		if prev != nil {
+			rows, bytes = prev.vals[i].size()
+		}
+		b.vals[i] = c.buffer(rows, bytes)
+	}
+	if prev != nil {
+		b.srcs = make([]rowSource, 0, len(prev.srcs))
 	}
 	return b
 }

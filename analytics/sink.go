@@ -53,19 +53,24 @@ type taken struct {
 	n     int
 }
 
-// newBatch is an empty batch following prev (nil for the first), whose
-// record of what was seen it takes over.
+// newBatch is an empty batch following prev (nil for the first): it takes
+// over prev's record of what was seen, and starts with the room prev's
+// rows take.
 func newBatch(prev *batch) *batch {
+	if prev == nil {
+		prev = &batch{}
+	}
 	b := &batch{
-		attempts: newBlock("attempts", attemptColumns),
-		payments: newBlock("payments", paymentColumns),
-		requests: newBlock("requests", requestColumns),
+		attempts: newBlock("attempts", attemptColumns, prev.attempts),
+		payments: newBlock("payments", paymentColumns, prev.payments),
+		requests: newBlock("requests", requestColumns, prev.requests),
 		partIdx:  map[partEpoch]int32{},
 		commit:   map[partition]taken{},
-		seen:     map[partition]taken{},
+		seen:     prev.seen,
 	}
-	if prev != nil {
-		b.seen, prev.seen = prev.seen, nil
+	prev.seen = nil
+	if b.seen == nil {
+		b.seen = map[partition]taken{}
 	}
 	return b
 }
@@ -176,8 +181,9 @@ func (s *Sink) run(runCtx, flushCtx context.Context) error {
 			full := b.records >= s.cfg.BatchSize
 			if (full || time.Since(b.first) >= s.cfg.FlushInterval) && inflight == nil {
 				// The flush gives up only when Stop does.
+				next := newBatch(b)
 				inflight = s.startFlush(flushCtx, b)
-				b = newBatch(b)
+				b = next
 				continue
 			}
 			if full {
