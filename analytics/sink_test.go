@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"reflect"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/payroute/payroute/kafka"
 	"github.com/payroute/payroute/schemas"
 )
 
@@ -243,4 +247,120 @@ func TestSinksHandOverPartitions(t *testing.T) {
 		t.Fatal(err)
 	}
 	compareTables(t, resultTable(t, res, []string{"psp"}), truthSuccessRate(w, scope{from: minDateTime, to: maxDateTime}))
+}
+
+// The batch's bookkeeping, without Kafka or ClickHouse: what an insert
+// would send after a partition is revoked and assigned again in the middle
+// of a batch, and what is committed.
+func TestBatchKeepsOneContiguousRunPerAssignment(t *testing.T) {
+	topics := kafka.DefaultConfiguration().Topics()
+	s := &Sink{topics: topics, log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		asg: assignment{owned: map[partition]uint64{}, loaded: map[partition]int64{}, behind: map[partition]behindCommit{}}}
+	p := partition{topics.Attempts, 0}
+	assign := func(epoch uint64, loaded int64) {
+		s.asg.owned[p], s.asg.loaded[p] = epoch, loaded
+	}
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	rec := func(offset int64) (*kgo.Record, decoded) {
+		a := attempt("m-1", fmt.Sprintf("p-%d", offset), 1, "psp-a", "", schemas.ClassNone, at)
+		return &kgo.Record{Topic: p.topic, Partition: p.id, Offset: offset}, decoded{v: a}
+	}
+	add := func(b *batch, from, to int64) {
+		t.Helper()
+		for o := from; o <= to; o++ {
+			r, ev := rec(o)
+			if err := s.add(b, r, ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	offsets := func(b *batch, sel selection) []int64 {
+		var out []int64
+		for i, src := range b.attempts.srcs {
+			if sel.keep == nil || slices.Contains(sel.keep, int32(i)) {
+				out = append(out, src.offset)
+			}
+		}
+		return out
+	}
+
+	// Epoch 1 from the start; offsets 0-4 arrive twice (the second time
+	// they are duplicates).
+	assign(1, -1)
+	b := newBatch(nil)
+	add(b, 0, 4)
+	add(b, 3, 4)
+	if b.records != 5 || s.stats.duplicates.Load() != 2 {
+		t.Fatalf("%d records taken, %d duplicates; want 5 and 2", b.records, s.stats.duplicates.Load())
+	}
+	// The partition is lost and comes back (epoch 2) with ClickHouse
+	// holding up to offset 1: offsets 2-6 arrive again, and are not
+	// duplicates of epoch 1's.
+	assign(2, 1)
+	add(b, 2, 6)
+	sel := b.selectRows(&s.asg, b.attempts.srcs)
+	if got, want := offsets(b, sel), []int64{2, 3, 4, 5, 6}; !slices.Equal(got, want) || sel.n != 5 || sel.max[p] != 6 {
+		t.Fatalf("insert would send offsets %v (n %d, max %v), want %v up to 6", got, sel.n, sel.max, want)
+	}
+	// Once they are in, the commit covers epoch 2's records only.
+	s.markLoaded(sel.max)
+	recs, n := s.stillOwned(b)
+	if len(recs) != 1 || recs[0].Offset != 6 || n != 5 {
+		t.Fatalf("commit %d records up to %v (%d counted), want offset 6 covering 5", len(recs), recs, n)
+	}
+	// The next batch still knows what epoch 2 delivered; what ClickHouse
+	// holds is dropped too.
+	next := newBatch(b)
+	add(next, 5, 8)
+	sel = next.selectRows(&s.asg, next.attempts.srcs)
+	if got, want := offsets(next, sel), []int64{7, 8}; !slices.Equal(got, want) || sel.keep != nil {
+		t.Fatalf("next insert would send offsets %v (keep %v), want %v, all of the batch", got, sel.keep, want)
+	}
+	// Revoked: nothing of the batch goes in, nothing is committed.
+	delete(s.asg.owned, p)
+	if sel := next.selectRows(&s.asg, next.attempts.srcs); sel.n != 0 || len(sel.max) != 0 {
+		t.Fatalf("after revoke the insert would send %d rows", sel.n)
+	}
+	if recs, n := s.stillOwned(next); len(recs) != 0 || n != 0 {
+		t.Fatalf("after revoke %d records would be committed", n)
+	}
+}
+
+// A selection of rows sends exactly those rows' values, every column in
+// step.
+func TestColumnsOfSelectedRows(t *testing.T) {
+	b := newBlock("attempts", attemptColumns, nil)
+	for i := range 5 {
+		a := &schemas.AttemptRecorded{AttemptID: fmt.Sprintf("a-%d", i), LatencyMs: int64(10 * i), StartedAtMs: 1_700_000_000_123}
+		if i == 2 {
+			a.AttemptID = "" // empty strings have no bytes in the buffer
+		}
+		b.add(&attemptRow{a: a, src: source{Topic: "t", Partition: 1, Offset: int64(i)}}, rowSource{offset: int64(i)})
+	}
+	var sc scratch
+	col := func(name string, keep []int32) any {
+		t.Helper()
+		for i, c := range b.cols {
+			if c.name == name {
+				return b.vals[i].column(keep, &sc)
+			}
+		}
+		t.Fatalf("no column %s", name)
+		return nil
+	}
+	if got := col("attempt_id", nil); !reflect.DeepEqual(got, []string{"a-0", "a-1", "", "a-3", "a-4"}) {
+		t.Errorf("attempt_id = %v", got)
+	}
+	if got := slices.Clone(col("attempt_id", []int32{1, 2, 4}).([]string)); !reflect.DeepEqual(got, []string{"a-1", "", "a-4"}) {
+		t.Errorf("attempt_id of rows 1, 2, 4 = %v", got)
+	}
+	if got := col("latency_ms", []int32{0, 3}); !reflect.DeepEqual(got, []uint64{0, 30}) {
+		t.Errorf("latency_ms of rows 0, 3 = %v", got)
+	}
+	if got := col("started_at", []int32{4}); !reflect.DeepEqual(got, []int64{1_700_000_000}) {
+		t.Errorf("started_at = %v", got)
+	}
+	if got := col("source_offset", nil); !reflect.DeepEqual(got, []uint64{0, 1, 2, 3, 4}) {
+		t.Errorf("source_offset = %v", got)
+	}
 }
