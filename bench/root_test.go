@@ -173,11 +173,8 @@ func TestRunPacedFixedLatency(t *testing.T) {
 	if rep.TopicLatency == nil || rep.TopicLatency.Samples != cfg.Payments {
 		t.Fatalf("paced run with verify: topic latency %+v, want %d samples", rep.TopicLatency, cfg.Payments)
 	}
-	// The PSP time is subtracted: what remains is far below the 100 ms
-	// each payment spent at the PSP, on any machine.
-	if rep.Latency.P50 >= 100*time.Millisecond {
-		t.Errorf("added latency p50 %s includes the PSP's 100 ms", rep.Latency.P50)
-	}
+	// That the PSP time is subtracted is TestAddedLatency's to check, on
+	// fixed stamps: here the figures depend on how loaded the machine is.
 	text := written(t, rep)
 	for _, want := range []string{"Little's law bound: 100 in flight / 100ms mean PSP latency = 1000/s", "PSP transport: loopback HTTP"} {
 		if !strings.Contains(text, want) {
