@@ -255,6 +255,18 @@ func (p *Processor) setSession(s *kgo.GroupTransactSession) {
 	p.sessMu.Unlock()
 }
 
+// closeSession leaves the group and closes the client, once: between a
+// restart and the next session there is none.
+func (p *Processor) closeSession() {
+	p.sessMu.Lock()
+	s := p.sess
+	p.sess = nil
+	p.sessMu.Unlock()
+	if s != nil {
+		s.Close()
+	}
+}
+
 // supervise runs the loop, and when it stops on an error, decides between
 // two ways out. A fatal error (fatal) stops the processor: retrying cannot
 // help, and an instance whose transactional id another instance has taken
@@ -286,7 +298,7 @@ func (p *Processor) supervise(ctx context.Context) {
 		p.stats.restarts.Add(1)
 		p.ready.Store(false)
 		p.log.Warn("processor restarting its kafka session", "err", err)
-		p.session().Close()
+		p.closeSession()
 		for {
 			select {
 			case <-ctx.Done():
@@ -337,7 +349,7 @@ func (p *Processor) fail(err error) {
 	p.errMu.Unlock()
 	p.ready.Store(false)
 	p.log.Error("processor stopped", "err", err)
-	p.session().Close()
+	p.closeSession()
 	if p.onFatal != nil {
 		p.onFatal(err)
 	}
@@ -363,7 +375,7 @@ func (p *Processor) takeTrouble() error {
 
 // Stop finishes the batch in hand, commits it, and leaves the group.
 func (p *Processor) Stop(ctx context.Context) error {
-	if p.session() == nil || p.killed.Load() {
+	if p.done == nil || p.killed.Load() {
 		return nil
 	}
 	p.cancel()
@@ -372,7 +384,7 @@ func (p *Processor) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	p.session().Close()
+	p.closeSession()
 	p.reattempts.stop()
 	p.removeStateDir()
 	return p.Err()
@@ -390,11 +402,13 @@ func (p *Processor) removeStateDir() {
 // Kill closes the Kafka client at once, without finishing or committing the
 // batch in hand: what a crash looks like to the rest of the group. For tests.
 func (p *Processor) Kill() {
-	if p.session() == nil {
+	if p.done == nil {
 		return
 	}
 	p.killed.Store(true)
-	p.session().Client().Close()
+	if s := p.session(); s != nil {
+		s.Client().Close()
+	}
 	p.cancel()
 	<-p.done
 	p.reattempts.stop()
