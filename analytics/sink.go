@@ -217,14 +217,16 @@ func (s *Sink) run(runCtx, flushCtx context.Context) error {
 		})
 		recs = recs[:0]
 		fetches.EachRecord(func(rec *kgo.Record) { recs = append(recs, rec) })
-		events := s.decodeAll(runCtx, recs, events)
+		events = s.decodeAll(runCtx, recs, events)
 		var stop error
 		for i, rec := range recs {
 			if stop = s.add(b, rec, events[i]); stop != nil {
 				break
 			}
 		}
-		clear(events) // the batch has the rows; let the events go
+		// The batch has the rows: let the records and events go.
+		clear(recs)
+		clear(events)
 		if stop != nil {
 			// A transient decode failure outlasted the run: keep what was
 			// decoded, leave the rest for next time.
