@@ -47,8 +47,13 @@ type event[T any] struct {
 	codec *goavro.Codec
 	// enc writes the event (serde_encoder.go); toNative is the reference
 	// it is tested against, through codec.
-	enc        *valueEncoder
-	toNative   func(*T) map[string]any
+	enc      *valueEncoder
+	toNative func(*T) map[string]any
+	// dec reads the event written with its own schema
+	// (serde_decoder.go). fromNative, through goavro, reads it written
+	// with another version of the schema learned from the registry, and
+	// is the reference dec is tested against.
+	dec        *valueDecoder
 	fromNative func(nativeReader) T
 }
 
@@ -75,7 +80,11 @@ func newEvent[T any](name string, id int, to func(*T) map[string]any, from func(
 	if err != nil {
 		panic(fmt.Sprintf("schemas: the encoder of %s does not compile: %v", name, err))
 	}
-	return &event[T]{name: name, id: id, text: text, codec: codec, enc: enc, toNative: to, fromNative: from}
+	dec, err := compileDecoder(enc, reflect.TypeFor[T]())
+	if err != nil {
+		panic(fmt.Sprintf("schemas: the decoder of %s does not compile: %v", name, err))
+	}
+	return &event[T]{name: name, id: id, text: text, codec: codec, enc: enc, toNative: to, dec: dec, fromNative: from}
 }
 
 func eventByName(name string) eventCodec {
@@ -135,7 +144,9 @@ func (e *event[T]) appendEncode(b []byte, v any) ([]byte, error) {
 }
 
 // decodeFn decodes data written with writer, which is this event's own codec
-// except for older or newer schema versions learned from the registry.
+// except for older or newer schema versions learned from the registry. Its
+// own schema's data goes through the compiled decoder; other versions
+// through goavro and schema resolution (goavroDecode).
 func (e *event[T]) decodeFn(id int, writer *goavro.Codec) func([]byte, any) error {
 	return func(payload []byte, v any) error {
 		dst, ok := v.(*T)
@@ -146,30 +157,50 @@ func (e *event[T]) decodeFn(id int, writer *goavro.Codec) func([]byte, any) erro
 			}
 			return &DecodeError{Kind: KindWrongSchema, Err: fmt.Errorf("schema id %d is %s, expected %s", id, e.name, want)}
 		}
-		native, rest, err := writer.NativeFromBinary(payload)
-		if err != nil {
+		if writer != e.codec {
+			return e.goavroDecode(id, writer, payload, dst)
+		}
+		// Decoded in place, and put back as it was on error: a failed
+		// Decode leaves the caller's value untouched, as it always has.
+		old := *dst
+		var zero T
+		*dst = zero
+		if err := e.dec.decodeRecord(payload, dst); err != nil {
+			*dst = old
 			return malformed(fmt.Errorf("schema id %d (%s): %w", id, e.name, err))
 		}
-		if len(rest) > 0 {
-			return malformed(fmt.Errorf("schema id %d (%s): %d bytes left after the record", id, e.name, len(rest)))
-		}
-		if writer != e.codec {
-			if native, err = e.resolve(native); err != nil {
-				return &DecodeError{Kind: KindUnknownSchema, Err: fmt.Errorf("schema id %d (a version of %s) cannot be read with this build's schema: %w", id, e.name, err)}
-			}
-		}
-		m, ok := native.(map[string]any)
-		if !ok {
-			return malformed(fmt.Errorf("schema id %d (%s): decoded %T, want a record", id, e.name, native))
-		}
-		r := newNativeReader(m)
-		val := e.fromNative(r)
-		if *r.err != nil {
-			return malformed(fmt.Errorf("schema id %d (%s): %w", id, e.name, *r.err))
-		}
-		*dst = val
 		return nil
 	}
+}
+
+// goavroDecode decodes data written with writer through goavro's native
+// values and the *FromNative conversions: the path of schema versions
+// learned from the registry, and the reference the compiled decoder is
+// tested against (with writer = e.codec). *dst is written only on success.
+func (e *event[T]) goavroDecode(id int, writer *goavro.Codec, payload []byte, dst *T) error {
+	native, rest, err := writer.NativeFromBinary(payload)
+	if err != nil {
+		return malformed(fmt.Errorf("schema id %d (%s): %w", id, e.name, err))
+	}
+	if len(rest) > 0 {
+		return malformed(fmt.Errorf("schema id %d (%s): %d bytes left after the record", id, e.name, len(rest)))
+	}
+	if writer != e.codec {
+		if native, err = e.resolve(native); err != nil {
+			return &DecodeError{Kind: KindUnknownSchema, Err: fmt.Errorf("schema id %d (a version of %s) cannot be read with this build's schema: %w", id, e.name, err)}
+		}
+	}
+	m, ok := native.(map[string]any)
+	if !ok {
+		return malformed(fmt.Errorf("schema id %d (%s): decoded %T, want a record", id, e.name, native))
+	}
+	r := newNativeReader(m)
+	val := e.fromNative(r)
+	if *r.err != nil {
+		return malformed(fmt.Errorf("schema id %d (%s): %w", id, e.name, *r.err))
+	}
+	*dst = val
+	return nil
 }
 
 // resolve turns a record decoded with another version of the schema into one
@@ -195,8 +226,11 @@ func (e *event[T]) resolve(native any) (any, error) {
 // payroute record comes near 65536 items (metadata and candidates are capped
 // at 64), and a Kafka record is a megabyte by default.
 //
-// The cap is goavro's package variable, so it applies process-wide; it is
-// only ever lowered here, never raised over a stricter setting.
+// The compiled decoder (serde_decoder.go) refuses the same blocks, so that
+// both accept the same records; it also checks a count against the bytes
+// left before allocating for it. The cap is goavro's package variable, so
+// it applies process-wide; it is only ever lowered here, never raised over
+// a stricter setting.
 const maxAvroBlockCount = 1 << 16
 
 func init() {
