@@ -41,8 +41,11 @@ import (
 // out of input anyway: checking first keeps an attacker's count from
 // sizing an allocation), and bytes left after the record.
 //
-// Its errors never quote a value read from the input (a length, a key, an
-// index could be card digits): they name the field and what is wrong.
+// Its errors name the field and what is wrong. Like goavro's, they quote
+// the numbers read (a length, a block count, an enum index), which can be
+// card-number shaped: the consumer path redacts those (RedactPAN) before
+// an error reaches a result, a log or a dead letter. They never quote a
+// string read from the input (goavro quoted a duplicate map key).
 
 // valueDecoder reads one value of one Avro type into a Go value.
 type valueDecoder struct {
@@ -138,9 +141,9 @@ func readLength(b []byte) (int, []byte, error) {
 	case err != nil:
 		return 0, nil, err
 	case n < 0:
-		return 0, nil, decodeFail("negative length")
+		return 0, nil, decodeFail("negative length " + strconv.FormatInt(n, 10))
 	case n > int64(len(b)):
-		return 0, nil, decodeFail("length past the " + strconv.Itoa(len(b)) + " bytes left")
+		return 0, nil, decodeFail("length " + strconv.FormatInt(n, 10) + " past the " + strconv.Itoa(len(b)) + " bytes left")
 	}
 	return int(n), b, nil
 }
@@ -156,7 +159,7 @@ func readBlockCount(b []byte, minSize int) (int, []byte, error) {
 	}
 	if n < 0 {
 		if n == math.MinInt64 {
-			return 0, nil, decodeFail("invalid block count")
+			return 0, nil, decodeFail("invalid block count " + strconv.FormatInt(n, 10))
 		}
 		n = -n
 		if _, b, err = readLong(b); err != nil { // the block's byte size, unused
@@ -165,9 +168,9 @@ func readBlockCount(b []byte, minSize int) (int, []byte, error) {
 	}
 	switch {
 	case n > maxAvroBlockCount:
-		return 0, nil, decodeFail("block of more than " + strconv.Itoa(maxAvroBlockCount) + " items")
+		return 0, nil, decodeFail("block of " + strconv.FormatInt(n, 10) + " items, more than the " + strconv.Itoa(maxAvroBlockCount) + " allowed")
 	case n*int64(minSize) > int64(len(b)):
-		return 0, nil, decodeFail("block of more items than the " + strconv.Itoa(len(b)) + " bytes left hold")
+		return 0, nil, decodeFail("block of " + strconv.FormatInt(n, 10) + " items, more than the " + strconv.Itoa(len(b)) + " bytes left hold")
 	}
 	return int(n), b, nil
 }
@@ -213,7 +216,7 @@ func (d *valueDecoder) decode(b []byte, v reflect.Value) ([]byte, error) {
 		case 1:
 			v.SetBool(true)
 		default:
-			return nil, decodeFail("boolean byte is neither 0 nor 1")
+			return nil, decodeFail("boolean byte " + strconv.Itoa(int(b[0])) + " is neither 0 nor 1")
 		}
 		return b[1:], nil
 	case avroFloat:
@@ -234,7 +237,7 @@ func (d *valueDecoder) decode(b []byte, v reflect.Value) ([]byte, error) {
 			return nil, err
 		}
 		if i < 0 || i >= int64(len(d.symbols)) {
-			return nil, decodeFail("enum index is not one of the " + strconv.Itoa(len(d.symbols)) + " symbols")
+			return nil, decodeFail("enum index " + strconv.FormatInt(i, 10) + " is not one of the " + strconv.Itoa(len(d.symbols)) + " symbols")
 		}
 		v.SetString(d.symbols[i])
 		return b, nil
@@ -312,7 +315,7 @@ func (d *valueDecoder) decodeMap(b []byte, v reflect.Value) ([]byte, error) {
 			}
 			key := rest[:kn]
 			if _, dup := m[string(key)]; dup {
-				return nil, decodeFail("a key appears twice")
+				return nil, decodeFail("a key appears twice") // not quoted: it is input
 			}
 			vn, rest, err := readLength(rest[kn:])
 			if err != nil {
