@@ -1,8 +1,10 @@
 package consumers_test
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -595,4 +597,36 @@ func ledgerOf(s *stack, id string) []simulator.Approval {
 		}
 	}
 	return out
+}
+
+// TestStateFromANewerVersionStopsForGood puts on the changelog a payment
+// state written by a newer build. An instance that cannot read it must not
+// process that partition (it would forget the payment), and no restart can
+// mend that: it stops for good and says so (OnFatal, Err), so that it is
+// seen and upgraded, rather than restarting in a loop.
+func TestStateFromANewerVersionStopsForGood(t *testing.T) {
+	s := newStackWith(t, stackOptions{noStart: true})
+	newer := &kgo.Record{Topic: s.cluster.Topics().State, Key: []byte("p-newer"), Partition: 0,
+		Value: []byte(`{"v":99,"payment_id":"p-newer","phase":"final"}`)}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := s.client.ProduceSync(ctx, newer).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	fatal := make(chan error, 1)
+	proc := s.startProcessorWith(t, nil, func(p *consumers.Processor) {
+		p.OnFatal(func(err error) { fatal <- err })
+	})
+	select {
+	case err := <-fatal:
+		if !strings.Contains(err.Error(), "version 99") {
+			t.Errorf("stopped with %v, want the unreadable state named", err)
+		}
+		if proc.Err() == nil || proc.Assigned() {
+			t.Errorf("after a fatal stop: Err %v, Assigned %v", proc.Err(), proc.Assigned())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the processor did not stop")
+	}
+	proc.Kill() // its Stop would report the error the test expects
 }
