@@ -15,10 +15,6 @@ import (
 // fn for each record. Read committed, it first waits (up to wait) for every
 // open transaction on them to end, so that what it reads is final: a
 // transaction still open after that is reported as an error.
-//
-// Transaction markers are never returned, so a partition whose last offsets
-// are markers, or that holds only aborted data, is done once nothing more
-// comes (see below); on an idle broker that is the end.
 func readTopics(ctx context.Context, cluster *kafka.Cluster, topics []string, committed bool, wait time.Duration, fn func(*kgo.Record)) error {
 	cl, err := cluster.NewClient()
 	if err != nil {
@@ -78,7 +74,13 @@ func readTopics(ctx context.Context, cluster *kafka.Cluster, topics []string, co
 	if committed {
 		iso = kgo.ReadCommitted()
 	}
-	rd, err := cluster.NewClient(kgo.ConsumePartitions(parts), kgo.FetchIsolationLevel(iso))
+	// Transaction markers are kept, so every partition's last offset comes
+	// back, marker or data, and the read ends exactly at the end offsets
+	// listed above. A partition that stops short of its end is an error:
+	// a silently short read would make every count after it wrong (a
+	// loaded machine once paused fetches long enough for a "nothing came
+	// for a second" rule to end the read at half the results).
+	rd, err := cluster.NewClient(kgo.ConsumePartitions(parts), kgo.FetchIsolationLevel(iso), kgo.KeepControlRecords())
 	if err != nil {
 		return err
 	}
@@ -87,14 +89,9 @@ func readTopics(ctx context.Context, cluster *kafka.Cluster, topics []string, co
 	for _, ps := range remaining {
 		left += len(ps)
 	}
-	// A partition counts as seen once it returned a record. The read ends
-	// when every partition reached its end offset, or when every partition
-	// was seen and nothing came for a second (markers at the end), or after
-	// ten seconds of nothing at all (partitions holding only aborted data,
-	// read committed).
-	seen := map[string]map[int32]bool{}
-	unseen := left
-	for idle := 0; left > 0 && (unseen > 0 || idle < 2) && idle < 20; {
+	const maxIdle = 2 * time.Minute
+	lastRecord := time.Now()
+	for left > 0 {
 		pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		fs := rd.PollFetches(pctx)
 		cancel()
@@ -102,20 +99,21 @@ func readTopics(ctx context.Context, cluster *kafka.Cluster, topics []string, co
 			return fmt.Errorf("reading %v: %w", topics, err)
 		}
 		if fs.NumRecords() == 0 {
-			idle++
+			if time.Since(lastRecord) > maxIdle {
+				return fmt.Errorf("reading %v: partitions short of their end after %s without a record: %v", topics, maxIdle, remaining)
+			}
 			continue
 		}
-		idle = 0
+		lastRecord = time.Now()
 		fs.EachRecord(func(r *kgo.Record) {
-			fn(r)
-			if seen[r.Topic] == nil {
-				seen[r.Topic] = map[int32]bool{}
+			end, ok := remaining[r.Topic][r.Partition]
+			if !ok || r.Offset >= end {
+				return // done already, or written after the ends were listed
 			}
-			if _, ok := remaining[r.Topic][r.Partition]; ok && !seen[r.Topic][r.Partition] {
-				seen[r.Topic][r.Partition] = true
-				unseen--
+			if !r.Attrs.IsControl() {
+				fn(r)
 			}
-			if end, ok := remaining[r.Topic][r.Partition]; ok && r.Offset+1 >= end {
+			if r.Offset+1 >= end {
 				delete(remaining[r.Topic], r.Partition)
 				left--
 			}
