@@ -81,7 +81,7 @@ func DefaultConfiguration() Configuration {
 		StateRetention:         7 * 24 * time.Hour,
 		ApprovalRetention:      180 * 24 * time.Hour,
 		MaxPollRecords:         500,
-		FetchMaxBytes:          8 << 20,
+		FetchMaxBytes:          4 << 20,
 		MaxInFlight:            1000,
 		DrainTimeout:           10 * time.Second,
 		MaxInFlightPerPSP:      500,
