@@ -42,7 +42,8 @@ type dispatcher struct {
 	mu        sync.Mutex
 	running   map[string]int    // PSP -> calls under way
 	queued    map[string][]call // PSP -> calls waiting for a slot
-	pending   int               // running + queued
+	pending   int               // running + queued + finished but not settled
+	calling   int               // running + queued
 	done      []completion
 	inflight  map[string]bool // payment -> a call is running or queued
 	wake      chan struct{}
@@ -71,6 +72,7 @@ func (d *dispatcher) submit(c call) {
 	}
 	d.inflight[c.payment] = true
 	d.pending++
+	d.calling++
 	if d.running[c.psp] >= d.maxPerPSP {
 		d.queued[c.psp] = append(d.queued[c.psp], c)
 		return
@@ -89,6 +91,7 @@ func (d *dispatcher) startLocked(c call) {
 		res := d.run(d.ctx, c)
 		d.mu.Lock()
 		d.running[c.psp]--
+		d.calling--
 		d.done = append(d.done, res)
 		if q := d.queued[c.psp]; len(q) > 0 {
 			next := q[0]
@@ -146,6 +149,18 @@ func (d *dispatcher) Pending() int {
 	return d.pending
 }
 
+// Calling is the number of calls running or queued for a PSP slot: what
+// processor.max_in_flight bounds. Finished calls waiting for their outcome
+// to commit do not count: their slot is free, and holding it through the
+// commit would leave the PSPs idle for a batch each time (at 100 ms calls
+// and 1,000 in flight, a fifth of the throughput). Those are at most the
+// calls that finish during one batch, so the work held stays bounded.
+func (d *dispatcher) Calling() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.calling
+}
+
 // drop forgets finished calls of partitions no longer owned: their next
 // owner makes the call again from the committed state.
 func (d *dispatcher) drop(keep func(part int32) bool) {
@@ -169,6 +184,7 @@ func (d *dispatcher) drop(keep func(part int32) bool) {
 			} else {
 				delete(d.inflight, c.payment)
 				d.pending--
+				d.calling--
 			}
 		}
 		d.queued[name] = kq

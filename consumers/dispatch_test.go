@@ -37,6 +37,9 @@ func TestDispatcherBoundsEachPSP(t *testing.T) {
 	if got := d.Pending(); got != 6 {
 		t.Fatalf("pending %d, want 6 (5 slow, 1 fast finished but not settled)", got)
 	}
+	if got := d.Calling(); got != 5 {
+		t.Fatalf("calling %d, want 5: a finished call frees its slot before it is settled", got)
+	}
 	if n := startedN(); n != 3 {
 		t.Fatalf("%d calls started: want the first 2 slow ones and fast-0", n)
 	}
@@ -59,6 +62,9 @@ func TestDispatcherBoundsEachPSP(t *testing.T) {
 	}
 	if d.perPSPMax["slow"] != 2 {
 		t.Fatalf("slow PSP ran %d calls at once, limit 2", d.perPSPMax["slow"])
+	}
+	if got := d.Calling(); got != 0 {
+		t.Fatalf("calling %d once every call finished, want 0", got)
 	}
 	d.settled(done)
 	if d.Pending() != 1 {

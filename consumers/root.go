@@ -534,7 +534,7 @@ func (p *Processor) run(ctx context.Context) error {
 			}
 		}
 		var fetches kgo.Fetches
-		if p.disp.Pending() < p.cfg.MaxInFlight {
+		if p.disp.Calling() < p.cfg.MaxInFlight {
 			fetches = p.poll(ctx, wait)
 		} else {
 			// Saturated: take no new records until calls finish. The client
