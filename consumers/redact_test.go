@@ -10,6 +10,7 @@ import (
 
 	"github.com/payroute/payroute/producers"
 	"github.com/payroute/payroute/schemas"
+	"github.com/payroute/payroute/schemas/schemastest"
 )
 
 // TestErrorTextIsRedacted: a request the Avro decoder chokes on with an
@@ -20,7 +21,7 @@ import (
 func TestErrorTextIsRedacted(t *testing.T) {
 	s := newStack(t, nil)
 	topics := s.cluster.Topics()
-	pan := luhnComplete(t, "4"+strings.Repeat("0", 14))
+	pan := schemastest.CardNumber("4" + strings.Repeat("0", 14))
 	n, err := strconv.ParseInt(pan, 10, 64)
 	if err != nil {
 		t.Fatal(err)

@@ -8,41 +8,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/payroute/payroute/schemas"
+	"github.com/payroute/payroute/schemas/schemastest"
 )
-
-// testPAN is a Luhn-valid 16-digit number built at run time: no card
-// number is ever written in the repository.
-func testPAN(t *testing.T) string {
-	t.Helper()
-	return luhnComplete(t, "4"+strings.Repeat("0", 14))
-}
-
-// luhnComplete appends the Luhn check digit to a string of digits.
-func luhnComplete(t *testing.T, prefix string) string {
-	t.Helper()
-	for d := '0'; d <= '9'; d++ {
-		s := prefix + string(d)
-		sum, double := 0, false
-		for i := len(s) - 1; i >= 0; i-- {
-			n := int(s[i] - '0')
-			if double {
-				if n *= 2; n > 9 {
-					n -= 9
-				}
-			}
-			sum += n
-			double = !double
-		}
-		if sum%10 == 0 {
-			if !schemas.ContainsPAN(s) {
-				t.Fatalf("%s is not card-number shaped", s)
-			}
-			return s
-		}
-	}
-	t.Fatalf("no check digit for %s", prefix)
-	return ""
-}
 
 // Error text quoting a card number (a decoder quotes the value it choked
 // on, a PSP echoes what it was sent) reaches no header: the number is
@@ -50,11 +17,11 @@ func luhnComplete(t *testing.T, prefix string) string {
 // would split it.
 func TestDeadLetterRedactsCardNumbers(t *testing.T) {
 	r := newRecords(t)
-	pan := testPAN(t)
+	pan := schemastest.CardNumber("4" + strings.Repeat("0", 14))
 	grouped := pan[:4] + " " + pan[4:8] + " " + pan[8:12] + " " + pan[12:]
 	src := &kgo.Record{Topic: "payments.requested", Key: []byte("p-3"), Value: []byte("raw")}
 	kept := len(clip(strings.Repeat("x", 2*MaxDLQErrorBytes), MaxDLQErrorBytes)) - len("…(truncated)") // bytes before the mark
-	pan19 := luhnComplete(t, pan+"00")
+	pan19 := schemastest.CardNumber(pan + "00")
 	for _, c := range []struct {
 		cause error
 		cut   bool // the number is where the text is cut
@@ -94,7 +61,7 @@ func TestOutputsRedactCardNumbers(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := newRecords(t)
-	pan := testPAN(t)
+	pan := schemastest.CardNumber("4" + strings.Repeat("0", 14))
 	text := "psp-a: card " + pan + " declined"
 	check := func(what string, rec *kgo.Record, err error, v any, field func() string) {
 		t.Helper()
