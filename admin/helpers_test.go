@@ -18,6 +18,7 @@ import (
 
 	"github.com/payroute/payroute/analytics"
 	"github.com/payroute/payroute/kafka"
+	"github.com/payroute/payroute/kafka/kafkatest"
 	"github.com/payroute/payroute/schemas"
 )
 
@@ -62,15 +63,7 @@ func embeddedCluster(t *testing.T) *kafka.Cluster {
 	t.Helper()
 	cfg := kafka.DefaultConfiguration()
 	cfg.Partitions = 2
-	e, err := kafka.NewEmbedded(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	c, err := kafka.NewCluster(cfg, e)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, _ := kafkatest.Cluster(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := c.EnsureTopics(ctx); err != nil {

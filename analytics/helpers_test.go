@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/payroute/payroute/kafka"
+	"github.com/payroute/payroute/kafka/kafkatest"
 	"github.com/payroute/payroute/producers"
 	"github.com/payroute/payroute/schemas"
 )
@@ -88,15 +89,7 @@ func newEnv(t *testing.T, opts ...kfake.Opt) *env {
 	t.Helper()
 	kcfg := kafka.DefaultConfiguration()
 	kcfg.Partitions = 3
-	emb, err := kafka.NewEmbedded(kcfg, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emb.Close)
-	cluster, err := kafka.NewCluster(kcfg, emb)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cluster, _ := kafkatest.Cluster(t, kcfg, opts...)
 	serde, err := schemas.New(schemas.DefaultConfiguration())
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/payroute/payroute/analytics"
 	"github.com/payroute/payroute/kafka"
+	"github.com/payroute/payroute/kafka/kafkatest"
 	"github.com/payroute/payroute/schemas"
 	"github.com/payroute/payroute/schemas/schemastest"
 )
@@ -69,15 +70,7 @@ func TestScannerFindsCardData(t *testing.T) {
 	t.Run("records", func(t *testing.T) {
 		cfg := kafka.DefaultConfiguration()
 		cfg.Partitions = 1
-		emb, err := kafka.NewEmbedded(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer emb.Close()
-		cluster, err := kafka.NewCluster(cfg, emb)
-		if err != nil {
-			t.Fatal(err)
-		}
+		cluster, _ := kafkatest.Cluster(t, cfg)
 		serde, err := schemas.New(schemas.DefaultConfiguration())
 		if err != nil {
 			t.Fatal(err)

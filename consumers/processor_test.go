@@ -59,15 +59,7 @@ func newStackWith(t *testing.T, o stackOptions) *stack {
 	if o.delayTiers != nil {
 		kcfg.RetryDelayTiers = o.delayTiers
 	}
-	emb, err := kafka.NewEmbedded(kcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emb.Close)
-	cluster, err := kafka.NewCluster(kcfg, emb)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cluster, _ := kafkatest.Cluster(t, kcfg)
 	fast := simulator.Profile{Latency: time.Millisecond}
 	profiles := map[string]simulator.Profile{
 		"psp-a": fast, "psp-b": fast,

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/payroute/payroute/kafka"
+	"github.com/payroute/payroute/kafka/kafkatest"
 	"github.com/payroute/payroute/schemas"
 )
 
@@ -22,15 +23,7 @@ func newBroker(t *testing.T) *broker {
 	t.Helper()
 	cfg := kafka.DefaultConfiguration()
 	cfg.Partitions = 3
-	e, err := kafka.NewEmbedded(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	cluster, err := kafka.NewCluster(cfg, e)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cluster, _ := kafkatest.Cluster(t, cfg)
 	serde, err := schemas.New(schemas.DefaultConfiguration())
 	if err != nil {
 		t.Fatal(err)

@@ -21,15 +21,7 @@ func dlqCluster(t *testing.T) (*kafka.Cluster, *kgo.Client) {
 	t.Helper()
 	kcfg := kafka.DefaultConfiguration()
 	kcfg.Partitions = 1
-	emb, err := kafka.NewEmbedded(kcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(emb.Close)
-	cluster, err := kafka.NewCluster(kcfg, emb)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cluster, _ := kafkatest.Cluster(t, kcfg)
 	client, err := cluster.NewClient()
 	if err != nil {
 		t.Fatal(err)

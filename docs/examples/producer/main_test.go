@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/payroute/payroute/kafka"
+	"github.com/payroute/payroute/kafka/kafkatest"
 	"github.com/payroute/payroute/schemas"
 )
 
@@ -18,15 +19,7 @@ import (
 func TestProducerPublishesWhatPayrouteReads(t *testing.T) {
 	cfg := kafka.DefaultConfiguration()
 	cfg.Partitions = 3
-	e, err := kafka.NewEmbedded(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	cluster, err := kafka.NewCluster(cfg, e)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cluster, e := kafkatest.Cluster(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := cluster.EnsureTopics(ctx); err != nil {
