@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/payroute/payroute/analytics"
+	"github.com/payroute/payroute/analytics/clickhousetest"
 )
 
 func TestTimelineStep(t *testing.T) {
@@ -29,7 +30,7 @@ func TestTimelineStep(t *testing.T) {
 // TestChartsReadClickHouse loads a few attempts and payments into a fresh
 // database and checks what the chart endpoints make of them.
 func TestChartsReadClickHouse(t *testing.T) {
-	addr := clickhouseAddr(t)
+	addr := clickhousetest.Addr(t)
 	var b [4]byte
 	_, _ = rand.Read(b[:])
 	chCfg := analytics.DefaultConfiguration().ClickHouse

@@ -170,19 +170,6 @@ next:
 	return 0, false
 }
 
-// clickhouseAddr is TEST_CLICKHOUSE_ADDR, or skips (fails under CI).
-func clickhouseAddr(t *testing.T) string {
-	t.Helper()
-	addr := os.Getenv("TEST_CLICKHOUSE_ADDR")
-	if addr == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("TEST_CLICKHOUSE_ADDR is not set under CI: scripts/test.sh starts ClickHouse and sets it")
-		}
-		t.Skip("TEST_CLICKHOUSE_ADDR not set (scripts/clickhouse.sh start; TEST_CLICKHOUSE_ADDR=127.0.0.1:19000)")
-	}
-	return addr
-}
-
 // testClickHouse is TEST_CLICKHOUSE_ADDR, "" when unset, for tests that
 // check more when a server is there.
 func testClickHouse() string { return os.Getenv("TEST_CLICKHOUSE_ADDR") }

@@ -14,34 +14,18 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/payroute/payroute/analytics/clickhousetest"
 	"github.com/payroute/payroute/kafka"
 	"github.com/payroute/payroute/kafka/kafkatest"
 	"github.com/payroute/payroute/producers"
 	"github.com/payroute/payroute/schemas"
 )
 
-// The tests run against a real ClickHouse server, whose native address is in
-// TEST_CLICKHOUSE_ADDR (scripts/clickhouse.sh start prints it). Without
-// it they are skipped, except under CI, where a missing server is a failure.
-// Each test works in a database of its own, dropped at the end.
-func testAddr(t *testing.T) string {
-	t.Helper()
-	addr := os.Getenv("TEST_CLICKHOUSE_ADDR")
-	if addr == "" {
-		const hint = "TEST_CLICKHOUSE_ADDR is not set: run scripts/clickhouse.sh start and set TEST_CLICKHOUSE_ADDR=127.0.0.1:19000"
-		if os.Getenv("CI") != "" {
-			t.Fatal(hint)
-		}
-		t.Skip(hint)
-	}
-	return addr
-}
-
 // testConfig is a configuration on a fresh database, dropped at cleanup.
 func testConfig(t *testing.T) Configuration {
 	t.Helper()
 	cfg := DefaultConfiguration()
-	cfg.ClickHouse.Addr = testAddr(t)
+	cfg.ClickHouse.Addr = clickhousetest.Addr(t)
 	var b [6]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		t.Fatal(err)

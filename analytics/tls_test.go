@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payroute/payroute/analytics/clickhousetest"
 	"github.com/payroute/payroute/config"
 	"github.com/payroute/payroute/config/tlstest"
 )
@@ -52,7 +53,7 @@ func tlsTerminator(t *testing.T, pki *tlstest.PKI, target string) string {
 }
 
 func TestClickHouseOverTLS(t *testing.T) {
-	addr := testAddr(t)
+	addr := clickhousetest.Addr(t)
 	pki := tlstest.New(t)
 	secure := tlsTerminator(t, pki, addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -97,7 +98,7 @@ func TestClickHouseOverTLS(t *testing.T) {
 // The password file is read and sent: the shared server's default user has
 // no password, so a file with one is refused by the server itself.
 func TestClickHousePasswordFile(t *testing.T) {
-	addr := testAddr(t)
+	addr := clickhousetest.Addr(t)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "clickhouse-password")
 	if err := os.WriteFile(file, []byte("not-the-default-password\n"), 0o600); err != nil {

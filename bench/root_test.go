@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/payroute/payroute/analytics"
+	"github.com/payroute/payroute/analytics/clickhousetest"
 )
 
 // small is a scenario that runs in a second or two.
@@ -231,13 +232,7 @@ func TestAllSmall(t *testing.T) {
 }
 
 func TestSink(t *testing.T) {
-	addr := os.Getenv("TEST_CLICKHOUSE_ADDR")
-	if addr == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("TEST_CLICKHOUSE_ADDR is not set (scripts/test.sh sets it)")
-		}
-		t.Skip("TEST_CLICKHOUSE_ADDR is not set")
-	}
+	addr := clickhousetest.Addr(t)
 	cfg := DefaultSinkConfiguration()
 	cfg.ClickHouse = addr
 	cfg.Rows = 3000

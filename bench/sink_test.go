@@ -2,9 +2,11 @@ package bench
 
 import (
 	"context"
-	"os"
 	"testing"
+
 	"time"
+
+	"github.com/payroute/payroute/analytics/clickhousetest"
 )
 
 // BenchmarkSink loads b.N attempts pre-filled on six partitions into a
@@ -16,10 +18,7 @@ import (
 //
 //	TEST_CLICKHOUSE_ADDR=127.0.0.1:19000 go test -run '^$' -bench Sink -benchtime 500000x ./bench
 func BenchmarkSink(b *testing.B) {
-	addr := os.Getenv("TEST_CLICKHOUSE_ADDR")
-	if addr == "" {
-		b.Skip("TEST_CLICKHOUSE_ADDR is not set")
-	}
+	addr := clickhousetest.Addr(b)
 	cfg := DefaultSinkConfiguration()
 	cfg.ClickHouse = addr
 	cfg.Rows = b.N

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/payroute/payroute/analytics/clickhousetest"
 	"github.com/payroute/payroute/config/tlstest"
 )
 
@@ -16,21 +17,6 @@ var (
 	payments   = flag.Int("chaos.payments", 0, "number of payments of the chaos run (0: the profile's)")
 	faultEvery = flag.Duration("chaos.fault-every", 0, "mean time between faults (0: the profile's)")
 )
-
-// clickHouseAddr is the tests' ClickHouse server: skip without one, except
-// under CI, where a missing server is a failure.
-func clickHouseAddr(t *testing.T) string {
-	t.Helper()
-	addr := os.Getenv("TEST_CLICKHOUSE_ADDR")
-	if addr == "" {
-		const hint = "TEST_CLICKHOUSE_ADDR is not set: run scripts/clickhouse.sh start and set TEST_CLICKHOUSE_ADDR=127.0.0.1:19000"
-		if os.Getenv("CI") != "" {
-			t.Fatal(hint)
-		}
-		t.Skip(hint)
-	}
-	return addr
-}
 
 // runProfile runs p and fails on any violation, or when fewer than
 // minKinds kinds of fault were injected (a run that proves little).
@@ -88,7 +74,7 @@ func TestChaos(t *testing.T) {
 	if *longRun || os.Getenv("CHAOS_LONG") != "" {
 		p = LongProfile()
 	}
-	p.ClickHouse = clickHouseAddr(t)
+	p.ClickHouse = clickhousetest.Addr(t)
 	runProfile(t, p, Options{}, 8)
 }
 
@@ -103,7 +89,7 @@ func TestChaosSecured(t *testing.T) {
 	}
 	p := ShortProfile()
 	p.Name, p.Seed, p.Payments, p.Secure, p.FaultEvery = "short-secured", 2, 900, true, 600*time.Millisecond
-	p.ClickHouse = clickHouseAddr(t)
+	p.ClickHouse = clickhousetest.Addr(t)
 	pki := tlstest.New(t)
 	runProfile(t, p, Options{TLS: &TLSSetup{Server: pki.ServerConfig(true), Client: pki.Client(true)}}, 6)
 }

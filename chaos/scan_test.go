@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/payroute/payroute/analytics"
+	"github.com/payroute/payroute/analytics/clickhousetest"
 	"github.com/payroute/payroute/kafka"
 	"github.com/payroute/payroute/kafka/kafkatest"
 	"github.com/payroute/payroute/schemas"
@@ -125,7 +126,7 @@ func TestScannerFindsCardData(t *testing.T) {
 	})
 
 	t.Run("tables", func(t *testing.T) {
-		addr := clickHouseAddr(t)
+		addr := clickhousetest.Addr(t)
 		var b [6]byte
 		if _, err := rand.Read(b[:]); err != nil {
 			t.Fatal(err)

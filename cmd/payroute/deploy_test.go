@@ -21,6 +21,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/payroute/payroute/analytics"
+	"github.com/payroute/payroute/analytics/clickhousetest"
 	"github.com/payroute/payroute/kafka"
 )
 
@@ -417,14 +418,7 @@ func TestGrafanaProvisioning(t *testing.T) {
 // migrated database: they must be valid for the schema, on the server the
 // tests have (18.16, the oldest payroute supports).
 func runDashboardSQL(t *testing.T, queries []string) {
-	addr := os.Getenv("TEST_CLICKHOUSE_ADDR")
-	if addr == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("TEST_CLICKHOUSE_ADDR is not set under CI")
-		}
-		t.Log("TEST_CLICKHOUSE_ADDR not set: the dashboards' SQL is not run")
-		return
-	}
+	addr := clickhousetest.Addr(t)
 	ch := analytics.DefaultConfiguration().ClickHouse
 	ch.Addr = addr
 	ch.Database = "payroute_dash_" + randomSuffix(t)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/payroute/payroute/analytics"
+	"github.com/payroute/payroute/analytics/clickhousetest"
 )
 
 // TestEveryCommandHasHelp: `payroute <command> --help` prints the command's
@@ -95,14 +96,7 @@ func TestAnalystGuide(t *testing.T) {
 		}
 	}
 
-	addr := os.Getenv("TEST_CLICKHOUSE_ADDR")
-	if addr == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal("TEST_CLICKHOUSE_ADDR is not set under CI")
-		}
-		t.Log("TEST_CLICKHOUSE_ADDR not set: the guide's SQL is not run")
-		return
-	}
+	addr := clickhousetest.Addr(t)
 	ch := analytics.DefaultConfiguration().ClickHouse
 	ch.Addr = addr
 	ch.Database = "payroute_guide_" + randomSuffix(t)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/payroute/payroute/analytics"
+	"github.com/payroute/payroute/analytics/clickhousetest"
 	"github.com/payroute/payroute/config/tlstest"
 )
 
@@ -45,13 +46,7 @@ func serverBinary(t *testing.T) string {
 	t.Helper()
 	// The tests that need ClickHouse run where scripts/clickhouse.sh has
 	// installed it, which TEST_CLICKHOUSE_ADDR says.
-	if os.Getenv("TEST_CLICKHOUSE_ADDR") == "" {
-		const hint = "TEST_CLICKHOUSE_ADDR is not set: run scripts/clickhouse.sh start and set TEST_CLICKHOUSE_ADDR=127.0.0.1:19000"
-		if os.Getenv("CI") != "" {
-			t.Fatal(hint)
-		}
-		t.Skip(hint)
-	}
+	clickhousetest.Addr(t)
 	for _, b := range []string{"/usr/bin/clickhouse-server", "/usr/sbin/clickhouse-server"} {
 		if _, err := os.Stat(b); err == nil {
 			return b
