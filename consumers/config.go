@@ -41,10 +41,11 @@ type Configuration struct {
 	// a follow-up after it is refused as having no authorization. It is
 	// longer than StateRetention because refunds come months later.
 	ApprovalRetention time.Duration `yaml:"approval_retention"`
-	// MaxInFlight bounds the payments whose PSP call is under way or waiting
-	// for a slot, on this instance. At the bound the processor stops taking
-	// new records until calls finish: memory stays bounded whatever the
-	// backlog. Little's law sizes it: in flight = throughput x PSP latency
+	// MaxInFlight bounds the PSP calls under way at once on this instance,
+	// all PSPs together. The processor admits as many payments again ahead
+	// of them, their calls waiting for a slot, so that a call that ends is
+	// followed at once by the next; beyond that it takes no new records
+	// until calls finish: memory stays bounded whatever the backlog. Little's law sizes it: in flight = throughput x PSP latency
 	// (1,000 in flight at 100 ms carry 10,000 payments/s).
 	MaxInFlight int `yaml:"max_in_flight"`
 	// MaxInFlightPerPSP bounds the calls under way at one PSP, so a slow or

@@ -2,6 +2,7 @@ package consumers
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"time"
 
@@ -31,17 +32,33 @@ type completion struct {
 
 // dispatcher runs PSP calls outside the poll loop, so a payment waiting on
 // a slow PSP holds neither a transaction nor its partition: other payments,
-// of the same partition too, go on. It bounds the calls under way per PSP
-// (so one slow or hung PSP uses only its own slots) and in all (so memory
-// is bounded whatever the backlog); calls beyond a PSP's limit wait in that
-// PSP's queue, in order.
+// of the same partition too, go on. It bounds the calls under way in all
+// (maxRunning, processor.max_in_flight) and per PSP (maxPerPSP, so one slow
+// or hung PSP uses only its own slots). Calls beyond either bound wait in
+// their PSP's queue, in order; when a slot frees, the PSPs with waiting
+// calls take turns (round robin), and a PSP at its own bound is passed
+// over, so a hung PSP's queue never holds back the others' calls.
+//
+// The queue is what keeps the PSP slots busy: the loop admits payments
+// ahead of the free slots (see Processor.run), their attempts committed and
+// their calls queued here, so a call that ends is replaced at once instead
+// of after the next batch commits. The queue does not free a hung PSP's
+// slots: its calls hold them until they time out and their status
+// inquiries give up (processor.in_doubt_window), and the calls queued
+// behind it wait that long too; the payments routed there meanwhile count
+// against the intake, so a PSP that hangs long enough slows the whole
+// instance down to its other PSPs' slots until its health turns it down.
 type dispatcher struct {
-	maxPerPSP int
-	run       func(ctx context.Context, c call) completion
+	maxRunning int
+	maxPerPSP  int
+	run        func(ctx context.Context, c call) completion
 
 	mu        sync.Mutex
 	running   map[string]int    // PSP -> calls under way
 	queued    map[string][]call // PSP -> calls waiting for a slot
+	turns     []string          // PSPs that have had a queue, in round-robin order
+	turn      int               // index in turns of the PSP to try first
+	total     int               // calls under way, all PSPs
 	pending   int               // running + queued + finished but not settled
 	calling   int               // running + queued
 	done      []completion
@@ -50,19 +67,20 @@ type dispatcher struct {
 	ctx       context.Context
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
+	maxTotal  int            // observed high-water mark of total, for tests and metrics
 	perPSPMax map[string]int // observed high-water marks, for tests and metrics
 }
 
-func newDispatcher(maxPerPSP int, run func(ctx context.Context, c call) completion) *dispatcher {
+func newDispatcher(maxRunning, maxPerPSP int, run func(ctx context.Context, c call) completion) *dispatcher {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &dispatcher{
-		maxPerPSP: maxPerPSP, run: run,
+		maxRunning: maxRunning, maxPerPSP: maxPerPSP, run: run,
 		running: map[string]int{}, queued: map[string][]call{}, inflight: map[string]bool{},
 		wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel, perPSPMax: map[string]int{},
 	}
 }
 
-// submit starts a call, or queues it behind its PSP's running calls. A
+// submit starts a call, or queues it behind the calls under way. A
 // payment already being called is not called twice by this instance.
 func (d *dispatcher) submit(c call) {
 	d.mu.Lock()
@@ -73,31 +91,55 @@ func (d *dispatcher) submit(c call) {
 	d.inflight[c.payment] = true
 	d.pending++
 	d.calling++
-	if d.running[c.psp] >= d.maxPerPSP {
-		d.queued[c.psp] = append(d.queued[c.psp], c)
+	if d.total < d.maxRunning && d.running[c.psp] < d.maxPerPSP && len(d.queued[c.psp]) == 0 {
+		d.startLocked(c)
 		return
 	}
-	d.startLocked(c)
+	if !slices.Contains(d.turns, c.psp) {
+		d.turns = append(d.turns, c.psp)
+	}
+	d.queued[c.psp] = append(d.queued[c.psp], c)
+	d.startQueuedLocked()
+}
+
+// startQueuedLocked starts waiting calls while there are free slots, the
+// PSPs taking turns.
+func (d *dispatcher) startQueuedLocked() {
+	for d.total < d.maxRunning {
+		started := false
+		for i := range d.turns {
+			name := d.turns[(d.turn+i)%len(d.turns)]
+			q := d.queued[name]
+			if len(q) == 0 || d.running[name] >= d.maxPerPSP {
+				continue
+			}
+			d.queued[name] = q[1:]
+			d.turn = (d.turn + i + 1) % len(d.turns)
+			d.startLocked(q[0])
+			started = true
+			break
+		}
+		if !started {
+			return
+		}
+	}
 }
 
 func (d *dispatcher) startLocked(c call) {
 	d.running[c.psp]++
-	if d.running[c.psp] > d.perPSPMax[c.psp] {
-		d.perPSPMax[c.psp] = d.running[c.psp]
-	}
+	d.total++
+	d.perPSPMax[c.psp] = max(d.perPSPMax[c.psp], d.running[c.psp])
+	d.maxTotal = max(d.maxTotal, d.total)
 	d.wg.Add(1)
 	go func() {
 		defer d.wg.Done()
 		res := d.run(d.ctx, c)
 		d.mu.Lock()
 		d.running[c.psp]--
+		d.total--
 		d.calling--
 		d.done = append(d.done, res)
-		if q := d.queued[c.psp]; len(q) > 0 {
-			next := q[0]
-			d.queued[c.psp] = q[1:]
-			d.startLocked(next)
-		}
+		d.startQueuedLocked()
 		d.mu.Unlock()
 		select {
 		case d.wake <- struct{}{}:
@@ -149,16 +191,25 @@ func (d *dispatcher) Pending() int {
 	return d.pending
 }
 
-// Calling is the number of calls running or queued for a PSP slot: what
-// processor.max_in_flight bounds. Finished calls waiting for their outcome
-// to commit do not count: their slot is free, and holding it through the
-// commit would leave the PSPs idle for a batch each time (at 100 ms calls
-// and 1,000 in flight, a fifth of the throughput). Those are at most the
-// calls that finish during one batch, so the work held stays bounded.
+// Calling is the number of calls running or queued for a slot: what the
+// loop bounds its intake by (max_in_flight plus a poll ahead). Finished
+// calls waiting for their outcome to commit do not count: their slot is
+// free, and holding it through the commit would leave the PSPs idle for a
+// batch each time (at 100 ms calls and 1,000 in flight, a fifth of the
+// throughput). Those are at most the calls that finish during one batch,
+// so the work held stays bounded.
 func (d *dispatcher) Calling() int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.calling
+}
+
+// calls is the number of calls to one PSP under way, and waiting for a
+// slot.
+func (d *dispatcher) calls(name string) (running, queued int) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.running[name], len(d.queued[name])
 }
 
 // drop forgets finished calls of partitions no longer owned: their next

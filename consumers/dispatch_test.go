@@ -19,7 +19,7 @@ func TestDispatcherBoundsEachPSP(t *testing.T) {
 	var mu sync.Mutex
 	var started []string
 	startedN := func() int { mu.Lock(); defer mu.Unlock(); return len(started) }
-	d := newDispatcher(2, func(ctx context.Context, c call) completion {
+	d := newDispatcher(100, 2, func(ctx context.Context, c call) completion {
 		mu.Lock()
 		started = append(started, c.payment)
 		mu.Unlock()
@@ -69,6 +69,70 @@ func TestDispatcherBoundsEachPSP(t *testing.T) {
 	d.settled(done)
 	if d.Pending() != 1 {
 		t.Fatalf("pending %d after settling the slow calls, want 1 (fast-0)", d.Pending())
+	}
+}
+
+// TestDispatcherBoundsAllCalls: beyond max_in_flight, calls wait; as slots
+// free, the PSPs with waiting calls take turns, and a PSP at its own bound
+// (hung) is passed over, so its queue never holds back another's calls.
+func TestDispatcherBoundsAllCalls(t *testing.T) {
+	hung := make(chan struct{})
+	var mu sync.Mutex
+	release := map[string]chan struct{}{}
+	var started []string
+	startedN := func() int { mu.Lock(); defer mu.Unlock(); return len(started) }
+	d := newDispatcher(4, 2, func(ctx context.Context, c call) completion {
+		mu.Lock()
+		started = append(started, c.payment)
+		ch := release[c.payment]
+		mu.Unlock()
+		if c.psp == "hung" {
+			<-hung
+		} else if ch != nil {
+			<-ch
+		}
+		return completion{call: c}
+	})
+	defer close(hung)
+	gate := func(id string) chan struct{} {
+		ch := make(chan struct{})
+		mu.Lock()
+		release[id] = ch
+		mu.Unlock()
+		return ch
+	}
+	a0, a1 := gate("a-0"), gate("a-1")
+	for i := 0; i < 4; i++ {
+		d.submit(call{payment: fmt.Sprintf("hung-%d", i), psp: "hung"})
+	}
+	d.submit(call{payment: "a-0", psp: "a"})
+	d.submit(call{payment: "a-1", psp: "a"})
+	for i := 0; i < 3; i++ {
+		gate(fmt.Sprintf("b-%d", i))
+		d.submit(call{payment: fmt.Sprintf("b-%d", i), psp: "b"})
+	}
+	// hung-0, hung-1 (its own bound), a-0, a-1 (the global bound of 4).
+	waitUntil(t, func() bool { return startedN() == 4 })
+	if got := d.Calling(); got != 9 {
+		t.Fatalf("calling %d, want 9 (4 running, 5 waiting)", got)
+	}
+	close(a0)
+	// The freed slot goes to a waiting call that can run: hung is at its
+	// bound, so b-0 rather than hung-2.
+	waitUntil(t, func() bool { return startedN() == 5 })
+	close(a1)
+	waitUntil(t, func() bool { return startedN() == 6 })
+	mu.Lock()
+	got := append([]string(nil), started[4:]...)
+	mu.Unlock()
+	if got[0] != "b-0" || got[1] != "b-1" {
+		t.Fatalf("after a's calls ended, started %v; want b-0 and b-1 (hung at its own bound)", got)
+	}
+	if d.maxTotal != 4 || d.perPSPMax["hung"] != 2 {
+		t.Fatalf("ran %d calls at once (bound 4), %d at hung (bound 2)", d.maxTotal, d.perPSPMax["hung"])
+	}
+	for i := 0; i < 3; i++ {
+		close(release[fmt.Sprintf("b-%d", i)])
 	}
 }
 

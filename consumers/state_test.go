@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -586,6 +587,67 @@ func TestSlowPSPDoesNotStallOtherPayments(t *testing.T) {
 	}
 	if !lastFast.Before(firstSlow) {
 		t.Fatalf("a fast payment's result came after a slow one's: fast results waited on the slow PSP (%v)", order)
+	}
+}
+
+// TestCallsWaitAheadOfFreeSlots: with a backlog, max_in_flight calls run,
+// all PSPs together, and more payments are admitted ahead, their calls
+// waiting, so that a call that ends is followed at once by the next; every
+// payment still gets its one result.
+func TestCallsWaitAheadOfFreeSlots(t *testing.T) {
+	slow := simulator.Profile{Latency: 100 * time.Millisecond}
+	s := newStackWith(t, stackOptions{
+		partitions: 1,
+		profiles:   map[string]simulator.Profile{"psp-slow": slow, "psp-slow-2": slow},
+		processor: func(c *consumers.Configuration) {
+			c.MaxInFlight, c.MaxInFlightPerPSP, c.MaxPollRecords = 4, 4, 4
+		},
+	})
+	var recs []*kgo.Record
+	for i := 0; i < 32; i++ {
+		recs = append(recs, s.request(t, payment(fmt.Sprintf("p-%02d", i), "tok_approve", []string{"psp-slow", "psp-slow-2"}[i%2])))
+	}
+	var (
+		over, ahead atomic.Bool
+		stop        = make(chan struct{})
+		sampled     = make(chan struct{})
+	)
+	go func() {
+		defer close(sampled)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			r1, q1 := s.proc.Calls("psp-slow")
+			r2, q2 := s.proc.Calls("psp-slow-2")
+			if r1+r2 > 4 {
+				over.Store(true)
+			}
+			if r1+r2 == 4 && q1+q2 > 0 {
+				ahead.Store(true)
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+	}()
+	s.publish(t, recs...)
+	results := s.results(t, 32)
+	close(stop)
+	<-sampled
+	if over.Load() {
+		t.Fatal("more than max_in_flight (4) calls under way at once")
+	}
+	if !ahead.Load() {
+		t.Fatal("never saw calls waiting ahead of the 4 busy slots")
+	}
+	for id, res := range results {
+		if res.Status != schemas.StatusApproved {
+			t.Fatalf("%s: %s, want APPROVED", id, res.Status)
+		}
+	}
+	if n := len(s.sim.Ledger()); n != 32 {
+		t.Fatalf("%d approvals at the PSPs for 32 payments", n)
 	}
 }
 
