@@ -42,6 +42,10 @@ var (
 		"status")
 	descInFlight = desc("payroute_payments_in_flight",
 		"Payments this instance holds without a final result.")
+	descCallsRunning = desc("payroute_psp_calls_running",
+		"PSP calls under way on this instance, by PSP; at most processor.max_in_flight_per_psp each and processor.max_in_flight in all.", "psp")
+	descCallsQueued = desc("payroute_psp_calls_queued",
+		"PSP calls waiting for a slot on this instance, by PSP (a PSP whose calls run at its bound while this grows is slow or hung).", "psp")
 	descAssigned = desc("payroute_processor_assigned",
 		"1 when the processor has joined its group and restored its partitions' state, else 0.")
 	descSinkRows = desc("payroute_sink_rows_total",
@@ -70,7 +74,7 @@ var (
 func (c sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descCommitted, descAttempts, descFailovers, descDeadLettered, descDuplicates, descScheduled,
-		descAborted, descRestarts, descPayments, descInFlight, descAssigned, descSinkRows, descSinkBatches,
+		descAborted, descRestarts, descPayments, descInFlight, descCallsRunning, descCallsQueued, descAssigned, descSinkRows, descSinkBatches,
 		descSinkSkipped, descSinkInsertErrors, descSinkCommitted, descHealth, descHealthTransitions,
 		descHealthProbes, descHealthReordered, descConfig,
 	} {
@@ -108,6 +112,13 @@ func (c sourceCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if c.src.InFlight != nil {
 		gauge(descInFlight, float64(c.src.InFlight.InFlight()))
+	}
+	if c.src.Calls != nil && c.src.Accounts != nil {
+		for _, name := range c.src.Accounts.Names() {
+			running, queued := c.src.Calls.Calls(name)
+			gauge(descCallsRunning, float64(running), name)
+			gauge(descCallsQueued, float64(queued), name)
+		}
 	}
 	if c.src.Assignment != nil {
 		v := 0.0

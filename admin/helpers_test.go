@@ -58,6 +58,10 @@ type fakeInFlight int
 
 func (f fakeInFlight) InFlight() int { return int(f) }
 
+type fakeCalls map[string][2]int
+
+func (f fakeCalls) Calls(name string) (running, queued int) { return f[name][0], f[name][1] }
+
 // embeddedCluster is a kfake broker with payroute's topics.
 func embeddedCluster(t *testing.T) *kafka.Cluster {
 	t.Helper()

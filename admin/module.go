@@ -75,6 +75,7 @@ func newFromParams(p Params) (*Server, error) {
 		if n, ok := any(p.Processor).(InFlight); ok {
 			src.InFlight = n
 		}
+		src.Calls = p.Processor
 	}
 	if p.Sink != nil {
 		src.Sink = p.Sink

@@ -25,6 +25,9 @@ type Sources struct {
 	Assignment Assignment
 	// InFlight counts payments without a final result.
 	InFlight InFlight
+	// Calls counts the PSP calls under way and waiting, per PSP account
+	// (of Accounts).
+	Calls Calls
 	// ProcessorGroup is the processor's consumer group, whose lag is
 	// reported (requests, retry ranks, delay tiers, actions, follow-ups).
 	ProcessorGroup string
@@ -83,6 +86,12 @@ func (f AssignmentFunc) Assigned() bool { return f() }
 // waiting for the customer).
 type InFlight interface {
 	InFlight() int
+}
+
+// Calls counts one PSP's calls on this instance: under way, and waiting
+// for a slot; *consumers.Processor implements it.
+type Calls interface {
+	Calls(psp string) (running, queued int)
 }
 
 // SinkStats are the analytics sink's counters; *analytics.Sink implements
