@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 )
 
 // Goals of issue 8, on a 2-core machine.
@@ -170,7 +171,7 @@ func boundGoal(name string, r *Report, share float64) Goal {
 	return Goal{
 		Name:     fmt.Sprintf("%s, %d in flight: share of in-flight / mean latency", name, r.Configuration.InFlight),
 		Target:   fmt.Sprintf("≥ %.0f%% of %.0f/s", 100*share, r.LittleBound()),
-		Measured: fmt.Sprintf("%.1f%% (%.0f/s)", 100*r.BoundShare(), r.Processor.Rate),
+		Measured: fmt.Sprintf("%.1f%% (%.0f/s; slots busy %.1f%%, PSP calls %s)", 100*r.BoundShare(), r.Processor.Rate, 100*r.SlotsBusy(), r.PSPMean.Round(100*time.Microsecond)),
 		Met:      r.BoundShare() >= share && verified(r),
 		Note:     verifiedNote(r),
 	}

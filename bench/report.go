@@ -100,6 +100,21 @@ func (r *Report) BoundShare() float64 {
 	return r.Processor.Rate / b
 }
 
+// SlotsBusy is the mean number of PSP calls under way during payroute's
+// run as a share of InFlight (Little's law on the calls payroute timed:
+// calls x mean duration / span), or 0 without timed calls. Throughput is
+// SlotsBusy x InFlight / the PSP's latency as seen, so it splits a share of
+// LittleBound below 1 into what payroute controls (slots left idle: this
+// figure below 1) and what it does not (calls slower than the profile's
+// mean: the round trip to the simulator, a loaded machine).
+func (r *Report) SlotsBusy() float64 {
+	if r.PSPCalls == 0 || r.Processor.Span <= 0 || r.Configuration.InFlight <= 0 {
+		return 0
+	}
+	busy := float64(r.PSPCalls) * r.PSPMean.Seconds() / r.Processor.Span.Seconds()
+	return busy / float64(r.Configuration.InFlight)
+}
+
 // Write prints the report.
 func (r *Report) Write(w io.Writer) error {
 	var b strings.Builder
@@ -148,6 +163,10 @@ func (r *Report) Write(w io.Writer) error {
 	if r.PSPCalls > 0 {
 		fmt.Fprintf(&b, "PSP calls as payroute timed them (the %s round trip to the simulator included): %d, mean %s\n",
 			r.Profile.Transport, r.PSPCalls, r.PSPMean.Round(time.Microsecond))
+		if busy := r.SlotsBusy(); r.LittleBound() > 0 && busy > 0 {
+			fmt.Fprintf(&b, "  calls under way, on average: %.0f of %d (%.1f%% of the slots busy; the rest of the gap to the bound is calls slower than the profile's %s)\n",
+				busy*float64(c.InFlight), c.InFlight, 100*busy, r.Profile.Mean)
+		}
 	}
 	if l := r.Latency; l.Samples > 0 {
 		fmt.Fprintf(&b, "latency added by payroute (publish ack → result committed, minus PSP calls; µs clock): p50 %s  p90 %s  p99 %s  max %s  (%d payments)\n",
