@@ -60,3 +60,14 @@ func (p *Processor) handleAction(w *work, rec *kgo.Record) {
 		p.deadLetter(w, rec, "invalid_field", "action", fmt.Errorf("unknown action %q", a.Action))
 	}
 }
+
+// expireAction ends CANCELLED a payment that waited processor.action_timeout
+// for a customer action. The time is counted from the ACTION_REQUIRED
+// result (the state's last change), with the timeout in force now.
+func (p *Processor) expireAction(w *work, st *PaymentState) {
+	if p.cfg.ActionTimeout <= 0 || w.now.UnixMilli() < st.UpdatedAtMs+p.cfg.ActionTimeout.Milliseconds() {
+		return
+	}
+	p.finish(w, st, schemas.StatusCancelled, nil,
+		fmt.Sprintf("no customer action within %s (processor.action_timeout)", p.cfg.ActionTimeout))
+}

@@ -41,6 +41,14 @@ type Configuration struct {
 	// a follow-up after it is refused as having no authorization. It is
 	// longer than StateRetention because refunds come months later.
 	ApprovalRetention time.Duration `yaml:"approval_retention"`
+	// ActionTimeout is how long a payment waits in ACTION_REQUIRED for the
+	// customer's RETRY or CANCEL (payments.actions). After it the payment
+	// ends CANCELLED, its reason saying so, so that the merchant's flow gets
+	// a final answer and no payment waits for ever on an abandoned page. A
+	// RETRY that comes later is refused to the DLQ as for any final
+	// payment. 0 waits for ever. A change applies to the payments already
+	// waiting, counted from when they started waiting.
+	ActionTimeout time.Duration `yaml:"action_timeout"`
 	// MaxInFlight bounds the PSP calls under way at once on this instance,
 	// all PSPs together. The processor admits as many payments again ahead
 	// of them, their calls waiting for a slot, so that a call that ends is
@@ -81,6 +89,7 @@ func DefaultConfiguration() Configuration {
 		TransactionTimeout:     time.Minute,
 		StateRetention:         7 * 24 * time.Hour,
 		ApprovalRetention:      180 * 24 * time.Hour,
+		ActionTimeout:          24 * time.Hour,
 		MaxPollRecords:         500,
 		FetchMaxBytes:          4 << 20,
 		MaxInFlight:            1000,
@@ -121,6 +130,9 @@ func (c Configuration) Validate() error {
 	}
 	if c.ApprovalRetention < c.StateRetention {
 		errs = append(errs, config.Errorf("approval_retention", "must be >= state_retention"))
+	}
+	if c.ActionTimeout < 0 {
+		errs = append(errs, config.Errorf("action_timeout", "must be >= 0 (0: wait for ever)"))
 	}
 	if c.InDoubtWindow < 0 {
 		errs = append(errs, config.Errorf("in_doubt_window", "must be >= 0"))

@@ -164,6 +164,7 @@ func New(cfg Configuration, cluster *kafka.Cluster, decoder Decoder, records *pr
 		log: log.With("component", "processor", "instance", cfg.InstanceID), stats: newStats(),
 		dir: dir, store: NewStore(dir), reattempts: newReattemptLedger(cluster, log), now: time.Now, paused: map[topicPartition]time.Time{}, lastExpire: map[int32]time.Time{},
 	}
+	p.store.actionTimeout = cfg.ActionTimeout
 	p.disp = newDispatcher(cfg.MaxInFlight, cfg.MaxInFlightPerPSP, p.runCall)
 	return p, nil
 }

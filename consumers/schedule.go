@@ -153,6 +153,10 @@ func (p *Processor) runScheduled(w *work, id string) {
 		p.release(w, st)
 		return
 	}
+	if st.Phase == PhaseActionRequired {
+		p.expireAction(w, st)
+		return
+	}
 	if st.Phase != PhaseScheduled || st.Scheduled == nil || st.Scheduled.DueAtMs > w.now.UnixMilli() {
 		return
 	}

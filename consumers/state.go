@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/payroute/payroute/schemas"
 )
@@ -168,9 +169,13 @@ type Store struct {
 	open   map[int32]map[string]*PaymentState
 	finals map[int32]*finalStates
 	// parked and held index, per partition, payments with a parked retry
-	// (by due time) and held payments (by hold time).
+	// (by due time) or waiting for a customer action (by when they give
+	// up, with actionTimeout), and held payments (by hold time).
 	parked map[int32]map[string]int64
 	held   map[int32]map[string]int64
+	// actionTimeout is processor.action_timeout (0: never give up); set
+	// before any state is loaded.
+	actionTimeout time.Duration
 }
 
 // NewStore is an empty store keeping final payments' states in files of
@@ -198,6 +203,8 @@ func (s *Store) index(part int32, id string, st *PaymentState) {
 		add(s.parked, st.Scheduled.DueAtMs)
 	case st.Phase == PhaseHeld && st.Request != nil:
 		add(s.held, st.HeldAtMs)
+	case st.Phase == PhaseActionRequired && s.actionTimeout > 0:
+		add(s.parked, st.UpdatedAtMs+s.actionTimeout.Milliseconds())
 	}
 }
 
@@ -361,8 +368,9 @@ func (s *Store) Apply(part int32, changes map[string]*PaymentState, encoded map[
 	return fs.flush()
 }
 
-// Scheduled returns the parked retries of owned partitions that are due at
-// nowMs, and the earliest due time of those that are not (0 when none).
+// Scheduled returns the payments of owned partitions that are due at nowMs
+// (parked retries, and customer actions given up on), and the earliest due
+// time of those that are not (0 when none).
 func (s *Store) Scheduled(nowMs int64) (due map[int32][]string, next int64) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()

@@ -176,6 +176,56 @@ func TestCustomerActions(t *testing.T) {
 	}
 }
 
+// TestAbandonedActionEndsCancelled: a payment that waits for a customer
+// action longer than processor.action_timeout ends CANCELLED, without any
+// traffic to wake its partition, and a RETRY that comes later is refused;
+// one that waits less is not touched.
+func TestAbandonedActionEndsCancelled(t *testing.T) {
+	s := newStackWith(t, stackOptions{noStart: true})
+	var skew atomic.Int64 // how far the processor's clock is ahead
+	s.proc = s.startProcessorWith(t, func(c *consumers.Configuration) { c.ActionTimeout = time.Hour },
+		func(p *consumers.Processor) {
+			consumers.SetClock(p, func() time.Time { return time.Now().Add(time.Duration(skew.Load())) })
+		})
+	s.publish(t, s.request(t, payment("p-abandoned", "tok_customer_error", "psp-a", "psp-b")))
+	waitFor(t, "ACTION_REQUIRED of p-abandoned", func() bool {
+		_, others := s.resultsAndReplays(t, 0)
+		return len(others) == 1
+	})
+	skew.Store(int64(30 * time.Minute))
+	s.publish(t, s.request(t, payment("p-waiting", "tok_customer_error", "psp-a", "psp-b")))
+	waitFor(t, "ACTION_REQUIRED of p-waiting", func() bool {
+		_, others := s.resultsAndReplays(t, 0)
+		return len(others) == 2
+	})
+	// An hour and a bit after p-abandoned's ACTION_REQUIRED, 35 minutes
+	// after p-waiting's.
+	skew.Store(int64(65 * time.Minute))
+	res := s.results(t, 1)
+	got, ok := res["p-abandoned"]
+	if !ok || len(res) != 1 {
+		t.Fatalf("final results %v, want p-abandoned's alone", res)
+	}
+	if got.Status != schemas.StatusCancelled || !strings.Contains(got.Reason, "no customer action within 1h0m0s") || got.AttemptCount != 1 {
+		t.Fatalf("p-abandoned: %s (%q, %d attempts), want CANCELLED for want of a customer action after its one attempt", got.Status, got.Reason, got.AttemptCount)
+	}
+	b, err := s.serde.Encode(&schemas.CustomerAction{PaymentID: "p-abandoned", Action: schemas.ActionRetry, Token: "tok_approve", RequestedAtMs: time.Now().UnixMilli()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.publish(t, &kgo.Record{Topic: s.cluster.Topics().Actions, Key: []byte("p-abandoned"), Value: b})
+	dlq := s.readTopic(t, s.cluster.Topics().DLQ, 1)
+	if r := producers.HeaderValue(dlq[0], producers.HeaderDLQReason); r != "action_not_applicable" {
+		t.Fatalf("a RETRY after the timeout went to the DLQ as %q, want action_not_applicable", r)
+	}
+	if res, _ := s.resultsAndReplays(t, 1); len(res) != 1 {
+		t.Fatalf("final results %v: p-waiting must still wait", res)
+	}
+	if n := s.sim.Approvals("p-abandoned"); n != 0 {
+		t.Fatalf("p-abandoned approved %d times after it was cancelled", n)
+	}
+}
+
 // TestCaptureGoesToTheAuthorizingPSP authorizes a payment that fails over
 // to psp-b, then captures it: the capture goes to psp-b, pinned. Follow-ups
 // without an authorization are refused clearly.
