@@ -20,7 +20,8 @@
 //     that is silently ignored leaves a default in force that the operator
 //     believes they changed. Absent keys and keys with an empty (null) value
 //     keep their default. Lists replace the default list; maps are merged key
-//     by key. Durations are written as Go durations ("250ms", "2s", "1m30s").
+//     by key, and a map entry with an empty value ("psp-c:" or "psp-c: ~")
+//     removes that entry of the default map. Durations are written as Go durations ("250ms", "2s", "1m30s").
 //  2. Environment variables override single values. The variable name is
 //     PAYROUTE_ followed by the key path in upper case joined by "_" (hyphens
 //     become "_" too): kafka.brokers is PAYROUTE_KAFKA_BROKERS. Strings,

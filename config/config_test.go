@@ -137,6 +137,7 @@ analytics:
   flush: [1s, 1m30s]
 routes:
   cards-eu: [psp-b, psp-c]
+  default:   # an empty entry removes the default one
 accounts:
   - name: acme
     api_key: sk_live_1
@@ -157,7 +158,7 @@ mode: live
 	want.Kafka.TLS = true
 	want.Analytics.ClickHouse.Addr = "ch:9000"
 	want.Analytics.Flush = []time.Duration{time.Second, 90 * time.Second}
-	want.Routes["cards-eu"] = []string{"psp-b", "psp-c"} // maps merge with the defaults
+	want.Routes = map[string][]string{"cards-eu": {"psp-b", "psp-c"}} // maps merge with the defaults; "default" was removed
 	want.Accounts = []account{{Name: "acme", APIKey: "sk_live_1"}}
 	want.Extra = &extra{Label: "hello"}
 	want.Mode = "live"

@@ -149,6 +149,13 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, key string) {
 			d.fail(k, ekey, "invalid map key %q for %s", k.Value, typeName(t.Key()))
 			continue
 		}
+		if val.Kind == yaml.ScalarNode && val.ShortTag() == "!!null" {
+			// An entry written empty removes the default entry of that key:
+			// the one way to drop, say, a default PSP account that the
+			// merge would otherwise keep.
+			v.SetMapIndex(kv, reflect.Value{})
+			continue
+		}
 		ev := reflect.New(t.Elem()).Elem()
 		if old := v.MapIndex(kv); old.IsValid() {
 			ev.Set(old) // maps merge: an entry decodes on top of its default

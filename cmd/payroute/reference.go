@@ -29,7 +29,9 @@ variable are comma-separated. ` + "`payroute config --config FILE`" + ` validate
 effective configuration with secrets redacted.
 
 Keys shown as ` + "`<name>`" + ` are map keys you choose (an account or route name); ` + "`[]`" + ` marks the
-elements of a list.
+elements of a list. A list in the file replaces the default list; a map is merged with the default
+map entry by entry, and an entry written empty (` + "`psp-a:`" + `) removes the default entry of that name,
+which is how a production file drops the built-in simulator accounts.
 `
 
 // writeReference writes the configuration reference of DefaultConfiguration
