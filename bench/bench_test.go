@@ -14,6 +14,10 @@ import (
 const workerEnv = "BENCH_TEST_WORKER"
 
 func TestMain(m *testing.M) {
+	if os.Getenv(peakEnv) != "" {
+		fmt.Println(ownPeakRSS())
+		os.Exit(0)
+	}
 	if os.Getenv(workerEnv) != "" {
 		if err := RunWorker(context.Background(), os.Stdin, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "bench worker:", err)

@@ -44,13 +44,14 @@
 //     record timestamps and AttemptRecorded.latency_ms, as a cross-check.
 //     At saturation it is mostly time queued in the topic: it means
 //     something in a paced run (Rate) below the maximum.
-//   - CPU seconds per 1,000 payments and peak RSS, from getrusage(2). With
-//     Worker set the system under test runs in a child process and the
-//     figures are its own (an in-process simulator included, with its
-//     memory of every payment it answered); in-process (the Go
-//     benchmarks) they are totals of the process, embedded broker (which
-//     keeps every record in memory), simulator and load generator
-//     included.
+//   - CPU seconds per 1,000 payments, from getrusage(2), and peak RSS,
+//     the process's VmHWM (not ru_maxrss, which on Linux a child inherits
+//     from the parent that started it: see ownPeakRSS). With Worker set
+//     the system under test runs in a child process and the figures are
+//     its own (an in-process simulator included, with its memory of every
+//     payment it answered); in-process (the Go benchmarks) they are totals
+//     of the process, embedded broker (which keeps every record in
+//     memory), simulator and load generator included.
 //
 // The goals of issue 8 are checked by All, which runs the scenarios behind
 // each and prints every figure next to its goal; they are never asserted in

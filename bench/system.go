@@ -73,6 +73,10 @@ type outcome struct {
 	// they are the system's alone (a child process) or this process's.
 	Usage    usage
 	Isolated bool
+	// PeakRSS is the worker's own peak resident memory (ownPeakRSS), read
+	// by the worker once the system stopped: the parent's rusage of the
+	// child would count the parent's peak too. 0 where there is none.
+	PeakRSS int64
 }
 
 // Span is from the first input fetched to the last output visible.

@@ -22,8 +22,10 @@ import (
 // workerMsg: Ready once it owns its partitions, Outputs about ten times a
 // second, and Final with its measurements after the parent closed stdin
 // (the signal to stop). The child's stderr is the parent's. The CPU time
-// and peak RSS are then read from the child's rusage when it exits
-// (wait4), which counts the child alone, start-up and shutdown included.
+// is then read from the child's rusage when it exits (wait4), which
+// counts the child alone, start-up and shutdown included. The peak RSS
+// the child reads itself once its system stopped (ownPeakRSS): on Linux
+// the rusage's counts the parent's peak too.
 
 // workerMsg is one message from a worker to its parent.
 type workerMsg struct {
@@ -77,6 +79,7 @@ loop:
 	stopCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	o, err := sys.Stop(stopCtx)
+	o.PeakRSS = ownPeakRSS()
 	msg := workerMsg{Final: &o}
 	if err == nil {
 		err = sys.Err()
@@ -227,6 +230,9 @@ func (c *child) Stop(ctx context.Context) (outcome, error) {
 	o := *final
 	if ru, ok := c.cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		o.Usage = usageOf(ru)
+	}
+	if o.PeakRSS > 0 {
+		o.Usage.MaxRSS = o.PeakRSS
 	}
 	o.Isolated = true
 	if err == nil && waitErr != nil {
