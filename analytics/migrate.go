@@ -139,7 +139,7 @@ func migrate(ctx context.Context, c *Conn, all bool) error {
 			return err
 		}
 		for i, s := range stmts {
-			if err := c.Exec(ctx, s); err != nil {
+			if err := runStatement(ctx, c, s); err != nil {
 				return fmt.Errorf("migration %04d_%s statement %d: %w", m.Version, m.Name, i+1, err)
 			}
 		}
@@ -151,6 +151,37 @@ func migrate(ctx context.Context, c *Conn, all bool) error {
 		}
 	}
 	return nil
+}
+
+// addColumn matches "ALTER TABLE db.table ADD COLUMN name ...", one column.
+var addColumn = regexp.MustCompile(`(?is)^ALTER\s+TABLE\s+([A-Za-z0-9_]+)\.([A-Za-z0-9_]+)\s+ADD\s+COLUMN\s+([A-Za-z0-9_]+)\s`)
+
+// runStatement runs one migration statement. An ADD COLUMN of a column the
+// table already has is skipped: ClickHouse 18.16 has no ADD COLUMN IF NOT
+// EXISTS, and every statement must be idempotent (a migration interrupted
+// half-way runs again, and the sink re-runs them all when tables vanish).
+func runStatement(ctx context.Context, c *Conn, stmt string) error {
+	if m := addColumn.FindStringSubmatch(stmt); m != nil {
+		rows, err := c.Query(ctx, "SELECT count() FROM system.columns WHERE database = ? AND table = ? AND name = ?", m[1], m[2], m[3])
+		if err != nil {
+			return fmt.Errorf("look up column %s.%s.%s: %w", m[1], m[2], m[3], err)
+		}
+		var n uint64
+		for rows.Next() {
+			if err := rows.Scan(&n); err != nil {
+				rows.Close()
+				return err
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+	}
+	return c.Exec(ctx, stmt)
 }
 
 // recordMigration notes a migration as applied. It is a one-row batch

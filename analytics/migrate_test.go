@@ -39,6 +39,14 @@ func TestMigrationsParse(t *testing.T) {
 					t.Errorf("migration %d uses %s, unknown to ClickHouse 18.16", m.Version, bad)
 				}
 			}
+			// An ADD COLUMN is idempotent only through runStatement's check,
+			// which reads one column per statement, without IF NOT EXISTS
+			// (a syntax error on 18.16).
+			if n := strings.Count(strings.ToUpper(s), "ADD COLUMN"); n > 0 {
+				if n != 1 || addColumn.FindStringSubmatch(s) == nil || strings.Contains(strings.ToUpper(s), "IF NOT EXISTS") {
+					t.Errorf("migration %d: %q: want one ADD COLUMN per statement, as ALTER TABLE db.table ADD COLUMN name type", m.Version, s)
+				}
+			}
 		}
 	}
 }

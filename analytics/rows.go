@@ -210,6 +210,8 @@ var attemptColumns = []column[attemptRow]{
 	dateTimeColumn("started_at", func(r *attemptRow) int64 { return dateTime(r.a.StartedAtMs) }),
 	numberColumn("started_at_ms", func(r *attemptRow) uint64 { return u64(r.a.StartedAtMs) }),
 	numberColumn("finished_at_ms", func(r *attemptRow) uint64 { return u64(r.a.FinishedAtMs) }),
+	numberColumn("inquiries", func(r *attemptRow) uint32 { return u32(int64(r.a.Inquiries)) }),
+	numberColumn("in_doubt_ms", func(r *attemptRow) uint64 { return u64(r.a.InDoubtMs) }),
 	stringColumn("source_topic", func(r *attemptRow) string { return r.src.Topic }),
 	numberColumn("source_partition", func(r *attemptRow) int32 { return r.src.Partition }),
 	numberColumn("source_offset", func(r *attemptRow) uint64 { return u64(r.src.Offset) }),

@@ -259,48 +259,18 @@ func truthDeclineReasons(w *world, s scope) table {
 func truthInDoubt(w *world, s scope) table {
 	t := table{}
 	cols := []string{"attempts", "in_doubt_attempts", "episodes", "resolved", "in_doubt_payments"}
-	in := s.attempts(w)
-	type episode struct {
-		psp      string
-		number   int32
-		doubtAt  int64
-		resolved int64
-	}
-	episodes := map[string]*episode{}
-	var order []string
-	for _, a := range in {
+	times := map[string][]float64{}
+	for _, a := range s.attempts(w) {
 		t.touch(a.PSP, cols...)
 		t.add(a.PSP, "attempts", 1)
-		if a.Class != schemas.ClassInDoubt {
+		if a.Class != schemas.ClassInDoubt && a.Inquiries == 0 {
 			continue
 		}
 		t.add(a.PSP, "in_doubt_attempts", 1)
-		k := a.PaymentID + "|" + a.IdempotencyKey
-		e, ok := episodes[k]
-		if !ok {
-			e = &episode{psp: a.PSP, number: a.AttemptNumber, doubtAt: a.FinishedAtMs}
-			episodes[k] = e
-			order = append(order, k)
-		}
-		e.number = min(e.number, a.AttemptNumber)
-		e.doubtAt = min(e.doubtAt, a.FinishedAtMs)
-	}
-	for _, a := range in {
-		e, ok := episodes[a.PaymentID+"|"+a.IdempotencyKey]
-		if !ok || a.Class == schemas.ClassInDoubt || a.AttemptNumber <= e.number {
-			continue
-		}
-		if e.resolved == 0 || a.FinishedAtMs < e.resolved {
-			e.resolved = a.FinishedAtMs
-		}
-	}
-	times := map[string][]float64{}
-	for _, k := range order {
-		e := episodes[k]
-		t.add(e.psp, "episodes", 1)
-		if e.resolved > 0 {
-			t.add(e.psp, "resolved", 1)
-			times[e.psp] = append(times[e.psp], float64(e.resolved-e.doubtAt))
+		t.add(a.PSP, "episodes", 1)
+		if a.Class != schemas.ClassInDoubt {
+			t.add(a.PSP, "resolved", 1)
+			times[a.PSP] = append(times[a.PSP], float64(a.InDoubtMs))
 		}
 	}
 	for _, r := range s.results(w) {

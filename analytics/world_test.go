@@ -250,26 +250,30 @@ func newWorld(seed uint64, n int, start time.Time) *world {
 				code = one(worldCodes[class])
 			}
 			latency := prof.latencyMin + rng.Int64N(prof.latencyMax-prof.latencyMin+1)
-			if class == schemas.ClassInDoubt {
-				latency = 5000 // the attempt timed out
-			}
-			record(psp, rank, class, latency, code)
-			if class == schemas.ClassInDoubt {
-				// Status inquiries at the same PSP with the same key: most
-				// resolve (approved, or never processed: fail over), some
-				// stay in doubt.
+			if class != schemas.ClassInDoubt {
+				record(psp, rank, class, latency, code)
+			} else {
+				// The call timed out (latency: the timeout), and status
+				// inquiries at the same PSP with the same key followed
+				// within the same attempt, which is recorded once with
+				// what they found: mostly an answer (approved, or never
+				// processed: fail over), sometimes none (in doubt).
+				inquiries, lasted := int32(1+rng.IntN(6)), int64(200+rng.IntN(3000))
 				switch rng.IntN(10) {
 				case 0, 1, 2:
+					inquiries, lasted = 9, 20000 // the whole inquiry window
+				case 3, 4, 5, 6:
+					class, code = schemas.ClassNone, "approved"
+				default:
+					class, code = schemas.ClassPSPError, "not_processed"
+				}
+				a := record(psp, rank, class, 5000, code)
+				a.Inquiries, a.InDoubtMs = inquiries, lasted
+				a.FinishedAtMs += lasted
+				clock = clock.Add(time.Duration(lasted) * time.Millisecond)
+				if class == schemas.ClassInDoubt {
 					status = schemas.StatusInDoubt
 					break ranks
-				case 3, 4, 5, 6:
-					clock = clock.Add(time.Duration(200+rng.IntN(3000)) * time.Millisecond)
-					record(psp, rank, schemas.ClassNone, 20+rng.Int64N(60), "approved")
-					class = schemas.ClassNone
-				default:
-					clock = clock.Add(time.Duration(200+rng.IntN(3000)) * time.Millisecond)
-					record(psp, rank, schemas.ClassPSPError, 20+rng.Int64N(60), "not_processed")
-					class = schemas.ClassPSPError
 				}
 			}
 			switch {

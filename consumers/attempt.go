@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -79,8 +80,17 @@ func (p *Processor) callOf(part int32, st *PaymentState) call {
 // runCall makes a call; the dispatcher runs it in its own goroutine.
 func (p *Processor) runCall(ctx context.Context, c call) completion {
 	started := p.now()
-	out := p.call(ctx, c.psp, c.req, c.resend)
-	return completion{call: c, out: out, started: started, finished: p.now()}
+	out, d := p.call(ctx, c.psp, c.req, c.resend)
+	return completion{call: c, out: out, doubt: d, started: started, finished: p.now()}
+}
+
+// doubt is what the status inquiries of one attempt did: how many were
+// made, and how long the attempt was in doubt (from the call that left it
+// so to the answer that settled it, or to giving up). Zero when the PSP
+// answered the call itself.
+type doubt struct {
+	inquiries int
+	lasted    time.Duration
 }
 
 // complete acts on the classified outcome of a finished call
@@ -143,6 +153,7 @@ func (p *Processor) complete(w *work, c completion) {
 		CardNetwork: pm.Network, CardFunding: pm.Funding, CardBIN: pm.BIN, IssuerCountry: pm.IssuerCountry,
 		ConfigVersion: st.Decision.ConfigVersion, RuleID: st.Decision.RuleID,
 		StartedAtMs: started.UnixMilli(), FinishedAtMs: finished.UnixMilli(),
+		Inquiries: int32(c.doubt.inquiries), InDoubtMs: c.doubt.lasted.Milliseconds(),
 	}
 	recorded.FeeMinor = p.connectors.Fee(s.psp, psp.FeeInputOf(recorded))
 	attemptRec, err := p.records.Attempt(recorded)
@@ -209,6 +220,10 @@ func (p *Processor) complete(w *work, c completion) {
 // with the same idempotency key on an exponential backoff until the PSP says
 // what happened or the window closes. Only a confirmed "never processed" may
 // fail over; it is reported as psp_error so the caller moves to the next rank.
+// What the inquiries took is returned beside the outcome, for the attempt's
+// record (AttemptRecorded.inquiries and in_doubt_ms): an episode settled
+// within the attempt leaves no in_doubt class behind, and analytics would
+// otherwise never see it.
 //
 // A re-sent call (resend) may follow a first send that the PSP processed
 // before the instance that made it died. A PSP that now answers 503 or 429
@@ -218,13 +233,13 @@ func (p *Processor) complete(w *work, c completion) {
 // error answer to a re-send is in doubt (psp.InDoubtWhenResent), confirmed
 // by a status inquiry, and not failed over unless the PSP confirms it never
 // processed the request.
-func (p *Processor) call(ctx context.Context, name string, req psp.Request, resend bool) psp.Outcome {
+func (p *Processor) call(ctx context.Context, name string, req psp.Request, resend bool) (psp.Outcome, doubt) {
 	conn, ok := p.connectors.Get(name)
 	if !ok {
 		// The decision names a PSP the current configuration no longer has.
 		// Nothing was sent, so moving on is safe.
 		return psp.Outcome{Outcome: schemas.OutcomeError, Class: schemas.ClassPSPError,
-			PSPCode: "unknown_psp", Message: fmt.Sprintf("no PSP account %q is configured", name)}
+			PSPCode: "unknown_psp", Message: fmt.Sprintf("no PSP account %q is configured", name)}, doubt{}
 	}
 	actx, cancel := context.WithTimeout(ctx, p.cfg.AttemptTimeout)
 	out := conn.Attempt(actx, req)
@@ -232,8 +247,13 @@ func (p *Processor) call(ctx context.Context, name string, req psp.Request, rese
 	if resend {
 		out = psp.InDoubtWhenResent(out, "re-sent from the committed state after a restart or rebalance")
 	}
-	if out.Class != schemas.ClassInDoubt || p.cfg.InDoubtWindow == 0 {
-		return out
+	if out.Class != schemas.ClassInDoubt {
+		return out, doubt{}
+	}
+	since := p.now()
+	var d doubt
+	if p.cfg.InDoubtWindow == 0 {
+		return out, d
 	}
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval = p.cfg.InDoubtInitialInterval
@@ -242,6 +262,7 @@ func (p *Processor) call(ctx context.Context, name string, req psp.Request, rese
 	_ = backoff.Retry(func() error {
 		sctx, cancel := context.WithTimeout(ctx, p.cfg.AttemptTimeout)
 		defer cancel()
+		d.inquiries++
 		st, err := conn.Status(sctx, req)
 		if err != nil {
 			return err // still in doubt: ask again later
@@ -259,11 +280,12 @@ func (p *Processor) call(ctx context.Context, name string, req psp.Request, rese
 		resolved = &r
 		return nil
 	}, backoff.WithContext(bo, ctx))
+	d.lasted = p.now().Sub(since)
 	if resolved == nil {
-		return out
+		return out, d
 	}
 	resolved.Latency = out.Latency
-	return *resolved
+	return *resolved, d
 }
 
 // newResult builds a result of the payment as it stands.

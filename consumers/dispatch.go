@@ -26,6 +26,7 @@ type call struct {
 type completion struct {
 	call
 	out      psp.Outcome
+	doubt    doubt
 	started  time.Time
 	finished time.Time
 }

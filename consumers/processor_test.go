@@ -433,6 +433,16 @@ func TestInDoubtIsResolvedAtTheSamePSP(t *testing.T) {
 	if n := s.sim.Approvals("p-timeout"); n != 1 {
 		t.Fatalf("simulator approvals %d, want 1", n)
 	}
+	// The attempt's record tells analytics it was in doubt and for how
+	// long, though its class is the approval the inquiry found.
+	var a schemas.AttemptRecorded
+	if err := s.serde.Decode(s.readTopic(t, s.cluster.Topics().Attempts, 1)[0].Value, &a); err != nil {
+		t.Fatal(err)
+	}
+	if a.Outcome != schemas.OutcomeApproved || a.Inquiries < 1 || a.InDoubtMs < 0 || a.InDoubtMs > a.FinishedAtMs-a.StartedAtMs {
+		t.Fatalf("attempt %s, %d inquiries, in doubt %d ms of %d ms: want APPROVED after at least one inquiry, in doubt for part of the attempt",
+			a.Outcome, a.Inquiries, a.InDoubtMs, a.FinishedAtMs-a.StartedAtMs)
+	}
 }
 
 // TestRedeliveryNeverApprovesTwice replays the same request: the PSP

@@ -99,6 +99,8 @@ func attemptRecordedToNative(a *AttemptRecorded) map[string]any {
 		"rule_id":         a.RuleID,
 		"started_at_ms":   a.StartedAtMs,
 		"finished_at_ms":  a.FinishedAtMs,
+		"inquiries":       a.Inquiries,
+		"in_doubt_ms":     a.InDoubtMs,
 	}
 }
 
@@ -132,6 +134,8 @@ func attemptRecordedFromNative(r nativeReader) AttemptRecorded {
 		RuleID:         r.str("rule_id"),
 		StartedAtMs:    r.int64("started_at_ms"),
 		FinishedAtMs:   r.int64("finished_at_ms"),
+		Inquiries:      r.int32("inquiries"),
+		InDoubtMs:      r.int64("in_doubt_ms"),
 	}
 }
 

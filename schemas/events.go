@@ -202,6 +202,10 @@ type AttemptRecorded struct {
 	RuleID         string    `json:"rule_id"`
 	StartedAtMs    int64     `json:"started_at_ms"`
 	FinishedAtMs   int64     `json:"finished_at_ms"`
+	// Inquiries and InDoubtMs describe an in-doubt episode settled (or
+	// not) by status inquiries within this attempt; 0 when the PSP answered.
+	Inquiries int32 `json:"inquiries"`
+	InDoubtMs int64 `json:"in_doubt_ms"`
 }
 
 // PaymentResult is the one final result per payment, on payments.results keyed by payment_id.

@@ -149,6 +149,8 @@ func fullEvents() []any {
 			RuleID:         "eu-visa-credit",
 			StartedAtMs:    1_760_000_000_500,
 			FinishedAtMs:   1_760_000_000_912,
+			Inquiries:      3,
+			InDoubtMs:      1_250,
 		},
 		&PaymentResult{
 			PaymentID:     "pay_01HZX3",
