@@ -87,10 +87,24 @@ func All(ctx context.Context, cfg AllConfiguration, out, progress, stderr io.Wri
 		Note:     verifiedNote(instant),
 	})
 
-	// 2. Latency added at half the maximum rate just measured, for at most
-	// about 30 s of publishing.
+	// 2. Latency added at half the maximum rate. A drain is not that
+	// maximum: publishing records costs the broker and the publisher CPU,
+	// on the same 2 cores, that a backlog published beforehand does not,
+	// and small batches at a steady rate cost payroute more per payment
+	// than a drain's full ones (at half the drain's rate, last measured,
+	// payroute fell behind and the "latency" was seconds queued in the
+	// topic). So the maximum is what payroute sustains while records are
+	// published at the drain's rate for the whole run: its output rate
+	// then. Each run publishes for at most about 30 s.
 	c = base
-	c.PSP, c.Rate = "instant", instant.Processor.Rate/2
+	c.PSP, c.Rate = "instant", instant.Processor.Rate
+	c.Payments = max(1000, min(base.Payments, int(c.Rate*30)))
+	live, err := run(c)
+	if err != nil {
+		return nil, err
+	}
+	c = base
+	c.PSP, c.Rate = "instant", live.Processor.Rate/2
 	c.Payments = max(1000, min(base.Payments, int(c.Rate*30)))
 	paced, err := run(c)
 	if err != nil {
@@ -98,7 +112,7 @@ func All(ctx context.Context, cfg AllConfiguration, out, progress, stderr io.Wri
 	}
 	p99 := float64(paced.Latency.P99.Microseconds()) / 1000
 	rep.Goals = append(rep.Goals, Goal{
-		Name:     fmt.Sprintf("router-added p99 at half the maximum rate (%.0f/s)", c.Rate),
+		Name:     fmt.Sprintf("router-added p99 at half the maximum rate (%.0f/s of %.0f/s sustained while publishing)", c.Rate, live.Processor.Rate),
 		Target:   fmt.Sprintf("≤ %.0f ms", goalAddedP99Ms),
 		Measured: fmt.Sprintf("%.2f ms (p50 %.2f ms)", p99, float64(paced.Latency.P50.Microseconds())/1000),
 		Met:      paced.Latency.Samples > 0 && p99 <= goalAddedP99Ms && verified(paced),

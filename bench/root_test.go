@@ -192,8 +192,8 @@ func TestAllSmall(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, progress.String())
 	}
-	if len(rep.Goals) != 5 || len(rep.Scenarios) != 5 || rep.Sink != nil {
-		t.Fatalf("%d goals from %d scenarios (sink %v), want 5 and 5 and no sink", len(rep.Goals), len(rep.Scenarios), rep.Sink)
+	if len(rep.Goals) != 5 || len(rep.Scenarios) != 6 || rep.Sink != nil {
+		t.Fatalf("%d goals from %d scenarios (sink %v), want 5 and 6 and no sink", len(rep.Goals), len(rep.Scenarios), rep.Sink)
 	}
 	for _, g := range rep.Goals {
 		if g.Name == "" || g.Target == "" || g.Measured == "" {
@@ -203,12 +203,15 @@ func TestAllSmall(t *testing.T) {
 			t.Errorf("goal %q: %s", g.Name, g.Note)
 		}
 	}
-	paced := rep.Scenarios[1].Configuration
-	if want := rep.Scenarios[0].Processor.Rate / 2; paced.Rate != want {
-		t.Errorf("latency scenario paced at %.0f/s, want half the instant rate, %.0f/s", paced.Rate, want)
+	live, paced := rep.Scenarios[1], rep.Scenarios[2].Configuration
+	if live.Configuration.Rate != rep.Scenarios[0].Processor.Rate || live.Configuration.Backlog {
+		t.Errorf("maximum-rate scenario %+v, want publishing at the drain's rate, %.0f/s, while running", live.Configuration, rep.Scenarios[0].Processor.Rate)
 	}
-	if rep.Scenarios[2].Configuration.Partitions != 1 || rep.Scenarios[2].Configuration.PSP != "fixed-100ms" {
-		t.Errorf("third scenario is %+v, want fixed-100ms on one partition", rep.Scenarios[2].Configuration)
+	if want := live.Processor.Rate / 2; paced.Rate != want {
+		t.Errorf("latency scenario paced at %.0f/s, want half the rate sustained while publishing, %.0f/s", paced.Rate, want)
+	}
+	if rep.Scenarios[3].Configuration.Partitions != 1 || rep.Scenarios[3].Configuration.PSP != "fixed-100ms" {
+		t.Errorf("fourth scenario is %+v, want fixed-100ms on one partition", rep.Scenarios[3].Configuration)
 	}
 	if c := rep.Scenarios[0].Configuration; c.PSP != "instant" || rep.Scenarios[0].Profile.Transport != TransportInProcess {
 		t.Errorf("first scenario is %+v over %s, want the instant PSP in process", c, rep.Scenarios[0].Profile.Transport)
@@ -216,8 +219,8 @@ func TestAllSmall(t *testing.T) {
 	if !strings.Contains(rep.Goals[0].Name, "(in-process)") {
 		t.Errorf("the ratio goal does not name the PSP transport: %+v", rep.Goals[0])
 	}
-	if c := rep.Scenarios[4].Configuration; !c.Backlog || c.Payments != 400 || c.PSP != "instant-http" {
-		t.Errorf("fifth scenario is %+v, want a 400-payment backlog with the instant PSP over HTTP", c)
+	if c := rep.Scenarios[5].Configuration; !c.Backlog || c.Payments != 400 || c.PSP != "instant-http" {
+		t.Errorf("sixth scenario is %+v, want a 400-payment backlog with the instant PSP over HTTP", c)
 	}
 	if !strings.Contains(rep.Goals[4].Note, "in-process total") {
 		t.Errorf("in-process peak RSS is not flagged: %+v", rep.Goals[4])
@@ -226,7 +229,7 @@ func TestAllSmall(t *testing.T) {
 	if !strings.Contains(table, "goals (issue 8; 2-core machine)") || strings.Count(table, "\n") < 7 {
 		t.Errorf("goal table:\n%s", table)
 	}
-	if strings.Count(out.String(), "scenario: psp") != 5 {
+	if strings.Count(out.String(), "scenario: psp") != 6 {
 		t.Errorf("scenario reports:\n%s", out.String())
 	}
 }
