@@ -1,8 +1,13 @@
 package schemas
 
 import (
+	"embed"
 	"fmt"
+	"io/fs"
+	"path"
 	"reflect"
+	"strconv"
+	"strings"
 
 	"github.com/linkedin/goavro/v2"
 	"github.com/twmb/franz-go/pkg/sr"
@@ -15,14 +20,71 @@ import (
 // SchemaText(NamePaymentRequested). An id is never reused: should an event
 // ever need an incompatible schema in embedded mode, it gets a new id (7, 8,
 // ...) and the old one keeps decoding the old layout.
+//
+// Retired ids are decoded, never written (retiredSchemas): 3 is
+// AttemptRecorded before it had inquiries and in_doubt_ms, now 7.
 const (
 	SchemaIDPaymentRequested = 1
 	SchemaIDAttemptFailed    = 2
-	SchemaIDAttemptRecorded  = 3
 	SchemaIDPaymentResult    = 4
 	SchemaIDCustomerAction   = 5
 	SchemaIDPspHealthChanged = 6
+	SchemaIDAttemptRecorded  = 7
 )
+
+// retiredFiles are the schema texts retired ids meant, one file per id
+// (retired/<id>.json): exactly the self-contained text the release that
+// wrote them used (SchemaText then), which registry-less mode needs to
+// read their records, a backlog left by that release for one. They are
+// read through goavro and schema resolution against today's schema, so
+// the fields added since take their defaults.
+//
+//go:embed retired/*.json
+var retiredFiles embed.FS
+
+// retiredSchema is one retired id and the event its text is a version of.
+type retiredSchema struct {
+	id     int
+	event  eventCodec
+	writer *goavro.Codec
+}
+
+// retiredSchemas are the retired ids, loaded at init like the catalog: the
+// input is embedded, so a failure is a bug of this package.
+var retiredSchemas = mustLoadRetired()
+
+func mustLoadRetired() []retiredSchema {
+	names, err := fs.Glob(retiredFiles, "retired/*.json")
+	if err != nil {
+		panic("schemas: retired schemas: " + err.Error())
+	}
+	var out []retiredSchema
+	for _, name := range names {
+		id, err := strconv.Atoi(strings.TrimSuffix(path.Base(name), ".json"))
+		if err != nil {
+			panic("schemas: retired schema file " + name + ": want <id>.json")
+		}
+		text, err := retiredFiles.ReadFile(name)
+		if err != nil {
+			panic("schemas: retired schemas: " + err.Error())
+		}
+		e := eventByName(recordName(string(text)))
+		if e == nil {
+			panic("schemas: retired schema " + name + " is not a version of a payroute event")
+		}
+		writer, err := goavro.NewCodec(string(text))
+		if err != nil {
+			panic(fmt.Sprintf("schemas: retired schema %s does not compile: %v", name, err))
+		}
+		for _, live := range catalog {
+			if live.fixedID() == id {
+				panic(fmt.Sprintf("schemas: retired id %d is in use by %s", id, live.fullName()))
+			}
+		}
+		out = append(out, retiredSchema{id: id, event: e, writer: writer})
+	}
+	return out
+}
 
 // eventCodec is one event type: its schema, its compiled reader codec, and
 // the struct conversions. The generic event[T] implements it so that the

@@ -29,9 +29,11 @@
 //
 // Registry-less mode (the embedded default): there is no registry to hand
 // out ids, yet the framing needs one and upstream producers must know it
-// without asking anybody. So the ids are fixed constants, SchemaIDPaymentRequested
-// (1) to SchemaIDPspHealthChanged (6), and each id means exactly one schema
-// text, SchemaText(name), forever. The price: a producer and payroute must
+// without asking anybody. So the ids are fixed constants (SchemaIDPaymentRequested
+// and the others), and each id means exactly one schema text forever: the
+// current SchemaText(name) for the ids written today, the text of the
+// release that wrote it for a retired id (3: AttemptRecorded before
+// inquiries and in_doubt_ms), which is still read. The price: a producer and payroute must
 // agree on the schema out of band (this package, or the .avsc files), and
 // decoding can only resolve the schemas it knows.
 //
@@ -44,7 +46,11 @@
 // new field instead. Adding an enum symbol is forward-incompatible (an old
 // reader cannot decode it): upgrade readers first. In registry-less mode the
 // fixed ids pin the schemas, so a changed schema needs a new id and this
-// package must keep decoding the old one.
+// package must keep decoding the old one (retired/<id>.json). Readers of an
+// earlier release do not know the new id, so upgrade the instances that run
+// the analytics sink before (or with) the ones that write the event: a
+// sink that meets an id it does not know skips the record, counted in
+// payroute_sink_records_skipped_total.
 //
 // Named types (PaymentMethod, Candidate, AttemptSummary, the enums, ...) are
 // written once in the .avsc files and referenced by full name elsewhere; the

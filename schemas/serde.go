@@ -91,6 +91,10 @@ func New(cfg Configuration) (*Serde, error) {
 		for _, e := range catalog {
 			s.use(e, e.fixedID())
 		}
+		for _, r := range retiredSchemas {
+			r.event.registerWriter(s.wire, r.id, r.writer)
+			s.known[r.id] = r.event.fullName()
+		}
 		return s, nil
 	}
 	opts := []sr.ClientOpt{

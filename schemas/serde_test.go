@@ -132,11 +132,58 @@ func assertAllFieldsSet(t *testing.T, v reflect.Value, path string) {
 
 // The registry-less ids are a published contract: the 5-byte header of each
 // event must never change.
+// TestRetiredIDStillDecodes: an AttemptRecorded written by the release
+// before inquiries and in_doubt_ms (id 3, its own schema text) decodes,
+// the new fields at their defaults, and so does DecodeAny; the id is never
+// written again.
+func TestRetiredIDStillDecodes(t *testing.T) {
+	text, err := retiredFiles.ReadFile("retired/3.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := goavro.NewCodec(string(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in *AttemptRecorded
+	for _, e := range fullEvents() {
+		if a, ok := e.(*AttemptRecorded); ok {
+			in = a
+		}
+	}
+	native := attemptRecordedToNative(in)
+	delete(native, "inquiries")
+	delete(native, "in_doubt_ms")
+	body, err := old.BinaryFromNative(nil, native)
+	if err != nil {
+		t.Fatal(err)
+	}
+	framed := append([]byte{0, 0, 0, 0, 3}, body...)
+	s := newEmbedded(t)
+	var got AttemptRecorded
+	if err := s.Decode(framed, &got); err != nil {
+		t.Fatalf("decode a record of retired id 3: %v", err)
+	}
+	want := *in
+	want.Inquiries, want.InDoubtMs = 0, 0
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("decoded %+v\nwant    %+v", got, want)
+	}
+	if v, err := s.DecodeAny(framed); err != nil || !reflect.DeepEqual(v, &want) {
+		t.Fatalf("DecodeAny: %+v, %v", v, err)
+	}
+	for name, id := range s.SchemaIDs() {
+		if id == 3 {
+			t.Fatalf("%s is written with retired id 3", name)
+		}
+	}
+}
+
 func TestEmbeddedIDsAreStable(t *testing.T) {
 	want := map[string][]byte{
 		"PaymentRequested": {0x00, 0x00, 0x00, 0x00, 0x01},
 		"AttemptFailed":    {0x00, 0x00, 0x00, 0x00, 0x02},
-		"AttemptRecorded":  {0x00, 0x00, 0x00, 0x00, 0x03},
+		"AttemptRecorded":  {0x00, 0x00, 0x00, 0x00, 0x07}, // 3 until inquiries and in_doubt_ms
 		"PaymentResult":    {0x00, 0x00, 0x00, 0x00, 0x04},
 		"CustomerAction":   {0x00, 0x00, 0x00, 0x00, 0x05},
 		"PspHealthChanged": {0x00, 0x00, 0x00, 0x00, 0x06},
@@ -153,7 +200,7 @@ func TestEmbeddedIDsAreStable(t *testing.T) {
 	}
 	ids := s.SchemaIDs()
 	for name, id := range map[string]int{
-		NamePaymentRequested: 1, NameAttemptFailed: 2, NameAttemptRecorded: 3,
+		NamePaymentRequested: 1, NameAttemptFailed: 2, NameAttemptRecorded: 7,
 		NamePaymentResult: 4, NameCustomerAction: 5, NamePspHealthChanged: 6,
 	} {
 		if ids[name] != id {
