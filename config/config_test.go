@@ -167,6 +167,32 @@ mode: live
 	}
 }
 
+// TestEmptyMapEntryRemovesOnlyADefault: an empty entry (or an alias of an
+// empty value) removes the default entry of that name; one that names no
+// default is an error, like an unknown key, since it is a typo of the
+// entry meant.
+func TestEmptyMapEntryRemovesOnlyADefault(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	load := func(data string) (*root, error) {
+		if err := os.WriteFile(path, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got := defaults()
+		return got, config.Load(path, nil, got)
+	}
+	got, err := load("mode: &none\nroutes:\n  default: *none\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := got.Routes["default"]; ok {
+		t.Fatalf("routes %v: an alias of an empty value must remove the default entry too", got.Routes)
+	}
+	_, err = load("routes:\n  defualt:\n")
+	if err == nil || !strings.Contains(err.Error(), "routes.defualt") || !strings.Contains(err.Error(), "no default") {
+		t.Fatalf("an empty entry naming no default: %v, want an error naming routes.defualt", err)
+	}
+}
+
 func TestYAMLNullKeepsDefaultAndMergeKeys(t *testing.T) {
 	data := `
 base: &base

@@ -149,10 +149,17 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, key string) {
 			d.fail(k, ekey, "invalid map key %q for %s", k.Value, typeName(t.Key()))
 			continue
 		}
-		if val.Kind == yaml.ScalarNode && val.ShortTag() == "!!null" {
+		if target := val; target.Kind == yaml.AliasNode && target.Alias != nil && target.Alias.Kind == yaml.ScalarNode && target.Alias.ShortTag() == "!!null" ||
+			val.Kind == yaml.ScalarNode && val.ShortTag() == "!!null" {
 			// An entry written empty removes the default entry of that key:
 			// the one way to drop, say, a default PSP account that the
-			// merge would otherwise keep.
+			// merge would otherwise keep. There must be one: an empty entry
+			// under a misspelt name would otherwise pass unnoticed, leaving
+			// in force the entry the operator meant to remove.
+			if !v.MapIndex(kv).IsValid() {
+				d.fail(k, ekey, "empty entry: there is no default %q to remove (an entry needs a value)", k.Value)
+				continue
+			}
 			v.SetMapIndex(kv, reflect.Value{})
 			continue
 		}

@@ -121,7 +121,7 @@ func (p *Processor) complete(w *work, c completion) {
 	pm := c.req.PaymentMethod
 	out, started, finished := c.out, c.started, c.finished
 	w.counts.attempts++
-	if p.health != nil {
+	if p.health != nil && out.PSPCode != PSPCodeQueueTimeout { // this instance's limit, not the PSP's answer
 		p.health.Observe(health.Observation{PSP: in.PSP, Currency: req.Currency, Network: pm.Network,
 			Class: out.Class, Latency: out.Latency, At: finished})
 	}
@@ -169,6 +169,12 @@ func (p *Processor) complete(w *work, c completion) {
 			st.AuthorizingPSP, st.AuthorizationReference = s.psp, out.Reference
 		}
 		p.finish(w, st, schemas.StatusApproved, &out, "")
+	case out.Class == schemas.ClassCustomerError && s.followUp:
+		// A capture, void or refund is the merchant's, not the customer's:
+		// nobody is on an intermediate page to fix it, and a RETRY could
+		// not restore what made it a follow-up (its reservation on the
+		// authorization, the PSP it must go to). It ends here.
+		p.finish(w, st, schemas.StatusDeclined, &out, out.Message)
 	case out.Class == schemas.ClassCustomerError:
 		st.Phase = PhaseActionRequired
 		res := p.newResult(w, st, schemas.StatusActionRequired, out.Message)

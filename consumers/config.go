@@ -59,6 +59,19 @@ type Configuration struct {
 	// MaxInFlightPerPSP bounds the calls under way at one PSP, so a slow or
 	// hung PSP takes only its own slots; further calls to it wait in order.
 	MaxInFlightPerPSP int `yaml:"max_in_flight_per_psp"`
+	// QueueTimeout is how long a payment's first attempt may wait on this
+	// instance for a slot at its PSP (max_in_flight_per_psp, or
+	// max_in_flight for all PSPs). Past it the attempt ends unsent, as
+	// rate_limited with psp_code queue_timeout, and the payment fails over
+	// to its next PSP, which is safe because the first never saw it; new
+	// attempts at that PSP do the same while its oldest waiting one is past
+	// the timeout. A hung PSP holds its slots until its calls time out and
+	// their inquiries give up (attempt_timeout, then in_doubt_window): this
+	// keeps the payments routed to it meanwhile from waiting that long, and
+	// from filling the instance's intake so that other PSPs' payments stall.
+	// Follow-ups and calls made again after a restart wait regardless: they
+	// may not fail over. 0 waits as long as it takes.
+	QueueTimeout time.Duration `yaml:"queue_timeout"`
 	// DrainTimeout is how long Stop waits for PSP calls under way to finish
 	// and commit their outcomes; calls still running after it are made again
 	// by the partitions' next owner.
@@ -95,6 +108,7 @@ func DefaultConfiguration() Configuration {
 		MaxInFlight:            1000,
 		DrainTimeout:           10 * time.Second,
 		MaxInFlightPerPSP:      500,
+		QueueTimeout:           5 * time.Second,
 		AttemptTimeout:         30 * time.Second,
 		InDoubtWindow:          20 * time.Second,
 		InDoubtInitialInterval: 200 * time.Millisecond,
@@ -130,6 +144,9 @@ func (c Configuration) Validate() error {
 	}
 	if c.ApprovalRetention < c.StateRetention {
 		errs = append(errs, config.Errorf("approval_retention", "must be >= state_retention"))
+	}
+	if c.QueueTimeout < 0 {
+		errs = append(errs, config.Errorf("queue_timeout", "must be >= 0 (0: wait as long as it takes)"))
 	}
 	if c.ActionTimeout < 0 {
 		errs = append(errs, config.Errorf("action_timeout", "must be >= 0 (0: wait for ever)"))

@@ -2,11 +2,13 @@ package consumers
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
 
 	"github.com/payroute/payroute/psp"
+	"github.com/payroute/payroute/schemas"
 )
 
 // call is one PSP call to make: a payment's InFlight, ready to send.
@@ -19,6 +21,8 @@ type call struct {
 	// crash, restart or rebalance: the PSP may have processed the first
 	// send, so its failure answers prove nothing (see Processor.call).
 	resend bool
+	// queuedAt is when the call started waiting for a slot.
+	queuedAt time.Time
 }
 
 // completion is a finished call, waiting for the loop to act on it in its
@@ -43,16 +47,27 @@ type completion struct {
 // The queue is what keeps the PSP slots busy: the loop admits payments
 // ahead of the free slots (see Processor.run), their attempts committed and
 // their calls queued here, so a call that ends is replaced at once instead
-// of after the next batch commits. The queue does not free a hung PSP's
-// slots: its calls hold them until they time out and their status
-// inquiries give up (processor.in_doubt_window), and the calls queued
-// behind it wait that long too; the payments routed there meanwhile count
-// against the intake, so a PSP that hangs long enough slows the whole
-// instance down to its other PSPs' slots until its health turns it down.
+// of after the next batch commits.
+//
+// A call waits at most queueTimeout (processor.queue_timeout). A hung PSP's
+// calls hold its slots until they time out and their status inquiries give
+// up (processor.in_doubt_window); were its queue to grow all that time, the
+// payments routed to it would fill the loop's intake and stall every other
+// PSP. So a first send that waited longer ends, not sent, as rate_limited
+// with code queue_timeout, and so does a new one while its PSP's oldest
+// waiting call is past the timeout (the PSP is stuck or overloaded): the
+// payment fails over like after a PSP's 429, which is safe because the PSP
+// never saw it. A PSP that is merely busy takes its queue within the
+// timeout (1,000 waiting at 100 ms calls and 500 slots: 200 ms). Calls
+// that may not fail over wait whatever the time: follow-ups (they belong
+// to the PSP that authorized) and calls made again from the committed
+// state (resend: the first send may have reached the PSP).
 type dispatcher struct {
-	maxRunning int
-	maxPerPSP  int
-	run        func(ctx context.Context, c call) completion
+	maxRunning   int
+	maxPerPSP    int
+	queueTimeout time.Duration // 0: calls wait as long as it takes
+	run          func(ctx context.Context, c call) completion
+	now          func() time.Time
 
 	mu        sync.Mutex
 	running   map[string]int    // PSP -> calls under way
@@ -70,12 +85,67 @@ type dispatcher struct {
 	wg        sync.WaitGroup
 	maxTotal  int            // observed high-water mark of total, for tests and metrics
 	perPSPMax map[string]int // observed high-water marks, for tests and metrics
+	shed      int            // calls ended unsent after queueTimeout
 }
 
-func newDispatcher(maxRunning, maxPerPSP int, run func(ctx context.Context, c call) completion) *dispatcher {
+// PSPCodeQueueTimeout is the psp_code of an attempt that was never sent:
+// it waited processor.queue_timeout on this instance for a slot at its PSP
+// (class rate_limited, so the payment fails over).
+const PSPCodeQueueTimeout = "queue_timeout"
+
+// sheddable reports whether a call may end unsent after waiting too long:
+// a first send of an authorization or charge, which may fail over.
+func sheddable(c call) bool {
+	return !c.resend && (c.req.Operation == schemas.OpAuthorize || c.req.Operation == schemas.OpCharge)
+}
+
+// shedLocked ends a call unsent; d.mu must be held and the call counted in
+// calling, not queued.
+func (d *dispatcher) shedLocked(c call, now time.Time) {
+	d.calling--
+	d.shed++
+	out := psp.Outcome{Outcome: schemas.OutcomeError, Class: schemas.ClassRateLimited, PSPCode: PSPCodeQueueTimeout,
+		Message: fmt.Sprintf("not sent: no slot at %s on this instance within %s (processor.queue_timeout)", c.psp, d.queueTimeout)}
+	d.done = append(d.done, completion{call: c, out: out, started: now, finished: now})
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// stuckLocked reports whether the PSP's oldest waiting call has waited past
+// the timeout: new calls would wait at least as long.
+func (d *dispatcher) stuckLocked(name string, now time.Time) bool {
+	q := d.queued[name]
+	return d.queueTimeout > 0 && len(q) > 0 && now.Sub(q[0].queuedAt) > d.queueTimeout
+}
+
+// expireQueued ends unsent the sheddable calls that have waited past the
+// timeout. The loop calls it on every turn.
+func (d *dispatcher) expireQueued() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := d.now()
+	for name, q := range d.queued {
+		if !d.stuckLocked(name, now) {
+			continue // the oldest has not waited that long, nor has any other
+		}
+		kept := q[:0]
+		for _, c := range q {
+			if sheddable(c) && now.Sub(c.queuedAt) > d.queueTimeout {
+				d.shedLocked(c, now)
+			} else {
+				kept = append(kept, c)
+			}
+		}
+		d.queued[name] = kept
+	}
+}
+
+func newDispatcher(maxRunning, maxPerPSP int, queueTimeout time.Duration, run func(ctx context.Context, c call) completion) *dispatcher {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &dispatcher{
-		maxRunning: maxRunning, maxPerPSP: maxPerPSP, run: run,
+		maxRunning: maxRunning, maxPerPSP: maxPerPSP, queueTimeout: queueTimeout, run: run, now: time.Now,
 		running: map[string]int{}, queued: map[string][]call{}, inflight: map[string]bool{},
 		wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel, perPSPMax: map[string]int{},
 	}
@@ -96,6 +166,12 @@ func (d *dispatcher) submit(c call) {
 		d.startLocked(c)
 		return
 	}
+	now := d.now()
+	if sheddable(c) && d.stuckLocked(c.psp, now) {
+		d.shedLocked(c, now)
+		return
+	}
+	c.queuedAt = now
 	if !slices.Contains(d.turns, c.psp) {
 		d.turns = append(d.turns, c.psp)
 	}
@@ -243,12 +319,29 @@ func (d *dispatcher) drop(keep func(part int32) bool) {
 	}
 }
 
+// dropQueued forgets every call waiting for a slot. None was sent, and
+// their payments' committed state has them attempting, so whoever loads
+// that state next makes them (as re-sends: it cannot know they were not).
+// On an assignment, the reload makes them again from the state that was
+// committed, which a queued call of an earlier owner may not match; on
+// Stop, nothing new should start.
+func (d *dispatcher) dropQueued() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for name, q := range d.queued {
+		for _, c := range q {
+			delete(d.inflight, c.payment)
+			d.pending--
+			d.calling--
+		}
+		d.queued[name] = nil
+	}
+}
+
 // stop waits for the calls under way (their outcomes are dropped: the
 // committed state has them in flight, and the next owner calls again).
 func (d *dispatcher) stop(ctx context.Context) {
-	d.mu.Lock()
-	d.queued = map[string][]call{}
-	d.mu.Unlock()
+	d.dropQueued()
 	done := make(chan struct{})
 	go func() { d.wg.Wait(); close(done) }()
 	select {

@@ -6,6 +6,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/payroute/payroute/psp"
+	"github.com/payroute/payroute/schemas"
 )
 
 // TestDispatcherBoundsEachPSP: calls beyond a PSP's limit wait in order,
@@ -19,7 +22,7 @@ func TestDispatcherBoundsEachPSP(t *testing.T) {
 	var mu sync.Mutex
 	var started []string
 	startedN := func() int { mu.Lock(); defer mu.Unlock(); return len(started) }
-	d := newDispatcher(100, 2, func(ctx context.Context, c call) completion {
+	d := newDispatcher(100, 2, 0, func(ctx context.Context, c call) completion {
 		mu.Lock()
 		started = append(started, c.payment)
 		mu.Unlock()
@@ -81,7 +84,7 @@ func TestDispatcherBoundsAllCalls(t *testing.T) {
 	release := map[string]chan struct{}{}
 	var started []string
 	startedN := func() int { mu.Lock(); defer mu.Unlock(); return len(started) }
-	d := newDispatcher(4, 2, func(ctx context.Context, c call) completion {
+	d := newDispatcher(4, 2, 0, func(ctx context.Context, c call) completion {
 		mu.Lock()
 		started = append(started, c.payment)
 		ch := release[c.payment]
@@ -133,6 +136,70 @@ func TestDispatcherBoundsAllCalls(t *testing.T) {
 	}
 	for i := 0; i < 3; i++ {
 		close(release[fmt.Sprintf("b-%d", i)])
+	}
+}
+
+// TestDispatcherShedsCallsThatWaitTooLong: a first send of an
+// authorization that waited past the queue timeout ends, not sent, as
+// rate_limited queue_timeout (the payment fails over), and so does a new one
+// while the PSP's oldest waiting call is past it; a re-send and a
+// follow-up, which may not fail over, wait on. dropQueued forgets the
+// waiting calls, none of which was sent.
+func TestDispatcherShedsCallsThatWaitTooLong(t *testing.T) {
+	hung := make(chan struct{})
+	defer close(hung)
+	d := newDispatcher(10, 2, 5*time.Second, func(ctx context.Context, c call) completion {
+		<-hung
+		return completion{call: c}
+	})
+	clock := time.Unix(1_760_000_000, 0)
+	d.now = func() time.Time { return clock }
+	auth := func(id string) call {
+		return call{payment: id, psp: "hung", req: psp.Request{PaymentID: id, Operation: schemas.OpAuthorize}}
+	}
+	for i := 0; i < 4; i++ {
+		d.submit(auth(fmt.Sprintf("p-%d", i))) // 2 running, 2 waiting
+	}
+	resend := auth("p-resend")
+	resend.resend = true
+	d.submit(resend)
+	capture := auth("p-capture")
+	capture.req.Operation = schemas.OpCapture
+	d.submit(capture)
+	clock = clock.Add(5 * time.Second)
+	d.expireQueued()
+	if done := d.take(); len(done) != 0 {
+		t.Fatalf("ended at the timeout, not past it: %+v", done)
+	}
+	d.submit(auth("p-4")) // not stuck yet: waits
+	clock = clock.Add(time.Millisecond)
+	d.expireQueued()
+	d.submit(auth("p-5")) // the oldest waiting (the re-send) is past the timeout: shed at once
+	var shed []string
+	done := d.take()
+	for _, c := range done {
+		shed = append(shed, c.payment)
+		if c.out.Class != schemas.ClassRateLimited || c.out.PSPCode != PSPCodeQueueTimeout || c.out.Outcome != schemas.OutcomeError {
+			t.Fatalf("%s ended %+v, want ERROR rate_limited %s", c.payment, c.out, PSPCodeQueueTimeout)
+		}
+	}
+	if fmt.Sprint(shed) != "[p-2 p-3 p-5]" {
+		t.Fatalf("ended unsent: %v, want the two first sends past the timeout, then p-5", shed)
+	}
+	if running, queued := d.calls("hung"); running != 2 || queued != 3 {
+		t.Fatalf("%d running, %d waiting; want 2 and 3 (the re-send, the capture, p-4)", running, queued)
+	}
+	if d.Calling() != 5 || d.Pending() != 8 {
+		t.Fatalf("calling %d pending %d, want 5 and 8", d.Calling(), d.Pending())
+	}
+	d.settled(done)
+	d.dropQueued()
+	if running, queued := d.calls("hung"); running != 2 || queued != 0 || d.Calling() != 2 || d.Pending() != 2 {
+		t.Fatalf("after dropQueued: %d running, %d waiting, calling %d, pending %d; want 2, 0, 2, 2", running, queued, d.Calling(), d.Pending())
+	}
+	d.submit(auth("p-4")) // forgotten: it may be submitted again, and waits
+	if _, queued := d.calls("hung"); queued != 1 {
+		t.Fatalf("p-4 not queued again after dropQueued (%d waiting)", queued)
 	}
 }
 

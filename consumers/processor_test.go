@@ -31,6 +31,8 @@ type stack struct {
 	records *producers.Records
 	proc    *consumers.Processor
 	client  *kgo.Client
+	// connectors, when set, are what processors call instead of reg.
+	connectors consumers.Connectors
 }
 
 // stackOptions shape a stack; the zero value is the default.
@@ -126,7 +128,11 @@ func (s *stack) startProcessorWith(t *testing.T, mutate func(*consumers.Configur
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	proc, err := consumers.New(ccfg, s.cluster, s.serde, s.records, s.router, s.reg, log)
+	var conns consumers.Connectors = s.reg
+	if s.connectors != nil {
+		conns = s.connectors
+	}
+	proc, err := consumers.New(ccfg, s.cluster, s.serde, s.records, s.router, conns, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -165,7 +165,7 @@ func New(cfg Configuration, cluster *kafka.Cluster, decoder Decoder, records *pr
 		dir: dir, store: NewStore(dir), reattempts: newReattemptLedger(cluster, log), now: time.Now, paused: map[topicPartition]time.Time{}, lastExpire: map[int32]time.Time{},
 	}
 	p.store.actionTimeout = cfg.ActionTimeout
-	p.disp = newDispatcher(cfg.MaxInFlight, cfg.MaxInFlightPerPSP, p.runCall)
+	p.disp = newDispatcher(cfg.MaxInFlight, cfg.MaxInFlightPerPSP, cfg.QueueTimeout, p.runCall)
 	return p, nil
 }
 
@@ -454,6 +454,7 @@ func (p *Processor) assigned(ctx context.Context, cl *kgo.Client, assigned map[s
 	p.member, p.generation = cl.GroupMetadata()
 	parts := partitionNumbers(assigned)
 	p.store.Drop(p.store.Partitions()...)
+	p.disp.dropQueued() // made again below, from the state as committed
 	p.disp.drop(func(part int32) bool { return slices.Contains(parts, part) })
 	loaders, err := p.restore(ctx, parts)
 	if err == nil {
@@ -531,8 +532,9 @@ func (p *Processor) run(ctx context.Context) error {
 			return err
 		}
 		p.resumeDue()
+		p.disp.expireQueued()
 		wait := time.Second
-		due, next := p.store.Scheduled(p.now().UnixMilli())
+		due, next := p.store.Scheduled(p.now().UnixMilli(), dueBatch)
 		due = p.releasable(due)
 		if len(due) > 0 {
 			wait = 10 * time.Millisecond
@@ -572,7 +574,7 @@ func (p *Processor) run(ctx context.Context) error {
 			}
 		})
 		done := p.takeDone()
-		due, _ = p.store.Scheduled(p.now().UnixMilli())
+		due, _ = p.store.Scheduled(p.now().UnixMilli(), dueBatch)
 		due = p.releasable(due)
 		if fetches.NumRecords() == 0 && len(due) == 0 && len(done) == 0 {
 			continue
@@ -620,6 +622,10 @@ func (p *Processor) poll(ctx context.Context, wait time.Duration, n int) kgo.Fet
 // after it stay in flight in the committed state, and the partitions' next
 // owner makes them again.
 func (p *Processor) drain() error {
+	// Calls waiting for a slot were never sent: leave them to the
+	// partitions' next owner rather than start them now, to be cut short
+	// at the deadline and inquired about as in doubt.
+	p.disp.dropQueued()
 	deadline := time.Now().Add(p.cfg.DrainTimeout)
 	for p.disp.Pending() > 0 && time.Now().Before(deadline) {
 		select {
@@ -762,6 +768,20 @@ func (p *Processor) transact(ctx context.Context, fetches kgo.Fetches, due map[i
 			if st, ok := p.store.Get(part, id); ok && st.Phase == PhaseAttempting && st.InFlight != nil {
 				p.disp.submit(p.callOf(part, st))
 			}
+		}
+	}
+	// A finished call that complete ignored (its idempotency key is not the
+	// payment's any more: another owner moved it on while this instance
+	// had the call under way, across a rebalance) kept the payment's
+	// current call from being submitted on reload, the dispatcher making
+	// one call per payment at a time. Submit it now that the stale one is
+	// settled; as a re-send, since the other owner may have sent it.
+	for _, c := range done {
+		if st, ok := p.store.Get(c.part, c.payment); ok && st.Phase == PhaseAttempting && st.InFlight != nil &&
+			st.InFlight.IdempotencyKey != c.req.IdempotencyKey {
+			r := p.callOf(c.part, st)
+			r.resend = true
+			p.disp.submit(r)
 		}
 	}
 	p.pauseMu.Lock()
@@ -922,6 +942,10 @@ func (p *Processor) processBatch(fetches kgo.Fetches, due map[int32][]string, do
 // expireBatch bounds how many expired payments one batch forgets per
 // partition, so a backlog of expiries never makes one transaction large.
 const expireBatch = 1000
+
+// dueBatch bounds, likewise, the parked retries and abandoned customer
+// actions one batch takes up per partition (Store.Scheduled).
+const dueBatch = 1000
 
 // expireEvery is how often a partition is scanned for expired payments.
 const expireEvery = time.Minute

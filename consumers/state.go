@@ -369,14 +369,20 @@ func (s *Store) Apply(part int32, changes map[string]*PaymentState, encoded map[
 }
 
 // Scheduled returns the payments of owned partitions that are due at nowMs
-// (parked retries, and customer actions given up on), and the earliest due
-// time of those that are not (0 when none).
-func (s *Store) Scheduled(nowMs int64) (due map[int32][]string, next int64) {
+// (parked retries, and customer actions given up on), at most limit per
+// partition, and the earliest due time of those that are not (0 when
+// none). The limit keeps one batch's transaction small when many come due
+// at once (a retry tier's worth, or every abandoned action on the first
+// start of a release that expires them); the rest are due on the next turn.
+func (s *Store) Scheduled(nowMs int64, limit int) (due map[int32][]string, next int64) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	for part, m := range s.parked {
 		for id, dueAt := range m {
 			if dueAt <= nowMs {
+				if len(due[part]) >= limit {
+					continue
+				}
 				if due == nil {
 					due = map[int32][]string{}
 				}

@@ -78,9 +78,25 @@ func TestScheduledDueAndNext(t *testing.T) {
 		"later": {PaymentID: "later", Phase: PhaseScheduled, Scheduled: &schemas.AttemptFailed{DueAtMs: 5000}},
 		"sent":  {PaymentID: "sent", Phase: PhaseScheduled}, // on its delay topic, not parked yet
 	})
-	due, next := s.Scheduled(2000)
+	due, next := s.Scheduled(2000, 10)
 	if len(due[1]) != 1 || due[1][0] != "due" || next != 5000 {
 		t.Fatalf("due %v next %d", due, next)
+	}
+	// Many due at once: a batch's worth per partition, the rest next turn.
+	// An abandoned customer action is due action_timeout after it waited.
+	s.actionTimeout = time.Hour
+	many := map[string]*PaymentState{}
+	for i := 0; i < 25; i++ {
+		id := fmt.Sprintf("waiting-%d", i)
+		many[id] = &PaymentState{PaymentID: id, Phase: PhaseActionRequired, UpdatedAtMs: 1000}
+	}
+	load(t, s, 2, many)
+	due, _ = s.Scheduled(1000+time.Hour.Milliseconds(), 10)
+	if len(due[2]) != 10 || len(due[1]) != 2 {
+		t.Fatalf("due %d of partition 2 (want the limit, 10) and %d of partition 1 (want its 2)", len(due[2]), len(due[1]))
+	}
+	if due, _ = s.Scheduled(1000+time.Hour.Milliseconds()-1, 10); len(due[2]) != 0 {
+		t.Fatalf("actions due before their timeout: %v", due[2])
 	}
 }
 

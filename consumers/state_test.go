@@ -14,6 +14,7 @@ import (
 	"github.com/payroute/payroute/consumers"
 	"github.com/payroute/payroute/kafka/kafkatest"
 	"github.com/payroute/payroute/producers"
+	"github.com/payroute/payroute/psp"
 	"github.com/payroute/payroute/psp/simulator"
 	"github.com/payroute/payroute/router"
 	"github.com/payroute/payroute/schemas"
@@ -224,6 +225,65 @@ func TestAbandonedActionEndsCancelled(t *testing.T) {
 	if n := s.sim.Approvals("p-abandoned"); n != 0 {
 		t.Fatalf("p-abandoned approved %d times after it was cancelled", n)
 	}
+}
+
+// TestFollowUpCustomerErrorIsDeclined: a follow-up the PSP refuses with a
+// customer error ends DECLINED, not ACTION_REQUIRED (no customer is there
+// to act, and a RETRY would lose what made it a follow-up), and its
+// reservation is released: a capture of the full amount then goes through.
+func TestFollowUpCustomerErrorIsDeclined(t *testing.T) {
+	s := newStackWith(t, stackOptions{noStart: true})
+	s.connectors = customerErrorOn{reg: s.reg, payment: "cap-ce"}
+	s.proc = s.startProcessor(t, nil)
+	auth := payment("auth-ce", "tok_approve", "psp-a")
+	auth.Operation = schemas.OpAuthorize
+	s.publish(t, s.request(t, auth))
+	s.results(t, 1)
+	capture := func(id, token string) *kgo.Record {
+		return s.request(t, &schemas.PaymentRequested{PaymentID: id, ReferencePaymentID: "auth-ce", MerchantID: "m-1",
+			Operation: schemas.OpCapture, AmountMinor: auth.AmountMinor, Currency: auth.Currency, RequestedAtMs: time.Now().UnixMilli(),
+			PaymentMethod: schemas.PaymentMethod{Token: token, Type: "card", Network: "visa", BIN: "424242", Last4: "4242"}})
+	}
+	s.publish(t, capture("cap-ce", "tok_customer_error"))
+	res := s.results(t, 2)["cap-ce"]
+	if res.Status != schemas.StatusDeclined || res.Class != schemas.ClassCustomerError {
+		t.Fatalf("capture refused with a customer error: %s class %q, want DECLINED customer_error", res.Status, res.Class)
+	}
+	s.publish(t, capture("cap-ok", "tok_approve"))
+	if res := s.results(t, 3)["cap-ok"]; res.Status != schemas.StatusApproved {
+		t.Fatalf("full capture after the refused one: %s (%s), want APPROVED: the reservation was not released", res.Status, res.Reason)
+	}
+}
+
+// customerErrorOn answers one payment's attempts with a customer error, as
+// a PSP that wants the cardholder to authenticate again would; the
+// simulator never does for a follow-up.
+type customerErrorOn struct {
+	reg     *psp.Registry
+	payment string
+}
+
+func (c customerErrorOn) Get(name string) (psp.Connector, bool) {
+	conn, ok := c.reg.Get(name)
+	if !ok {
+		return nil, false
+	}
+	return customerErrorConnector{Connector: conn, payment: c.payment}, true
+}
+
+func (c customerErrorOn) Fee(name string, in psp.FeeInput) int64 { return c.reg.Fee(name, in) }
+
+type customerErrorConnector struct {
+	psp.Connector
+	payment string
+}
+
+func (c customerErrorConnector) Attempt(ctx context.Context, req psp.Request) psp.Outcome {
+	if req.PaymentID == c.payment {
+		return psp.Outcome{Outcome: schemas.OutcomeDeclined, Class: schemas.ClassCustomerError, PSPCode: "authentication_required",
+			Message: "the cardholder must authenticate"}
+	}
+	return c.Connector.Attempt(ctx, req)
 }
 
 // TestCaptureGoesToTheAuthorizingPSP authorizes a payment that fails over
@@ -698,6 +758,53 @@ func TestCallsWaitAheadOfFreeSlots(t *testing.T) {
 	}
 	if n := len(s.sim.Ledger()); n != 32 {
 		t.Fatalf("%d approvals at the PSPs for 32 payments", n)
+	}
+}
+
+// TestStuckPSPPaymentsFailOverUnsent: payments that wait longer than
+// queue_timeout for a slot at a PSP that takes too long fail over, never
+// sent there, and the payments of other PSPs go on: every payment is
+// approved once.
+func TestStuckPSPPaymentsFailOverUnsent(t *testing.T) {
+	s := newStackWith(t, stackOptions{
+		partitions: 1,
+		profiles:   map[string]simulator.Profile{"psp-slow": {Latency: 250 * time.Millisecond}},
+		processor: func(c *consumers.Configuration) {
+			c.MaxInFlight, c.MaxInFlightPerPSP, c.QueueTimeout = 4, 2, 200*time.Millisecond
+		},
+	})
+	var recs []*kgo.Record
+	for i := 0; i < 10; i++ {
+		recs = append(recs, s.request(t, payment(fmt.Sprintf("slow-%d", i), "tok_approve", "psp-slow", "psp-a")))
+		recs = append(recs, s.request(t, payment(fmt.Sprintf("fast-%d", i), "tok_approve", "psp-a", "psp-b")))
+	}
+	s.publish(t, recs...)
+	results := s.results(t, 20)
+	shed := 0
+	for id, res := range results {
+		if res.Status != schemas.StatusApproved {
+			t.Fatalf("%s: %s (%s), want APPROVED", id, res.Status, res.Reason)
+		}
+		if n := s.sim.Approvals(id); n != 1 {
+			t.Fatalf("%s approved %d times", id, n)
+		}
+		if len(res.Path) == 2 && res.Path[0].PSPCode == consumers.PSPCodeQueueTimeout {
+			shed++
+			if res.Path[0].PSP != "psp-slow" || res.Path[0].Class != schemas.ClassRateLimited || res.PSP != "psp-a" {
+				t.Fatalf("%s: path %+v, want psp-slow queue_timeout then psp-a", id, res.Path)
+			}
+			if n := len(ledgerOf(s, id)); n != 1 {
+				t.Fatalf("%s: %d approvals in the ledger", id, n)
+			}
+		}
+	}
+	// psp-slow takes 2 at a time, 250 ms each: of 10, the later ones wait
+	// more than 200 ms.
+	if shed == 0 {
+		t.Fatal("no payment failed over after waiting for psp-slow")
+	}
+	if got := s.sim.Stats()["psp-slow"].Requests; got != int64(10-shed) {
+		t.Fatalf("psp-slow saw %d requests; %d of 10 payments were never to be sent there", got, shed)
 	}
 }
 
