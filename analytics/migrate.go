@@ -180,6 +180,12 @@ func runStatement(ctx context.Context, c *Conn, stmt string) error {
 		if n > 0 {
 			return nil
 		}
+		// Another instance may add it between the check and the ALTER
+		// (several migrate at once); its error then means done.
+		if err := c.Exec(ctx, stmt); err != nil && !strings.Contains(err.Error(), "column with this name already exists") {
+			return err
+		}
+		return nil
 	}
 	return c.Exec(ctx, stmt)
 }
