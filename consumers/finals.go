@@ -5,8 +5,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/maphash"
-	"math"
 	"os"
+	"time"
 
 	"github.com/payroute/payroute/schemas"
 )
@@ -20,14 +20,14 @@ import (
 // holds a small index entry: where it is, when it changed, and whether it
 // is an approval kept longer.
 //
-// The index is keyed by a 64-bit hash of the payment id, not by the id,
-// which would take more memory than the entry. Each record in the file
-// starts with its payment id, and every lookup checks it: two ids with one
-// hash (about one pair in 10^7 among a million payments) are told apart,
-// the later one indexed by its id in a small map of its own (spill). The
-// cost is a read from disk whenever an id's slot is taken (a final payment
-// changed again, or a collision), which new payments, the common case,
-// never pay.
+// The index (finalIndex, 16 bytes a slot) is keyed by 36 bits of a hash of
+// the payment id, not by the id, which would take more memory than the
+// entry. Each record in the file starts with its payment id, and every
+// lookup checks it: two ids with one key (about 7 pairs among a million
+// payments of a partition) are told apart, the later one indexed by its id
+// in a small map of its own (spill). The cost is a read from disk whenever
+// an id's key is taken (a final payment changed again, or a collision),
+// which new payments, the common case, almost never pay.
 //
 // The file is a cache of the changelog, never the truth: it is written
 // without fsync, built anew from the changelog each time the partition is
@@ -46,22 +46,29 @@ type finalStates struct {
 	size  int64 // bytes appended, flushed or not
 	live  int64 // bytes of the records the index points at
 	hash  func(id string) uint64
-	index map[uint64]finalEntry
+	index finalIndex
 	spill map[string]finalEntry
 }
 
 // finalEntry locates a record and says what expiry needs to know of it
-// without reading it: 16 bytes.
+// without reading it. The index packs it in a slot with its key.
 type finalEntry struct {
 	// pos packs the record's offset (upper 40 bits: files up to 1 TiB) and
 	// length (lower 24 bits: records up to 16 MiB).
 	pos uint64
-	// updatedS is when the state last changed, in Unix seconds: retention
-	// is counted in days, and a second's rounding is nothing to it.
-	updatedS uint32
+	// updatedMin is when the state last changed, in Unix minutes rounded
+	// up: retention is counted in days, and keeping a state up to a
+	// minute longer is nothing to it (never shorter: a duplicate within
+	// the retention is always recognized).
+	updatedMin uint32
 	// approval: an approved AUTHORIZE or CHARGE, kept for follow-ups until
 	// approval_retention rather than state_retention.
 	approval bool
+}
+
+// minuteOf is the Unix minute of a Unix millisecond time, rounded up.
+func minuteOf(ms int64) uint32 {
+	return uint32(min((max(ms, 0)+time.Minute.Milliseconds()-1)/time.Minute.Milliseconds(), maxMinutes))
 }
 
 const (
@@ -82,7 +89,7 @@ func newFinalStates(dir string, part int32) (*finalStates, error) {
 		return nil, fmt.Errorf("final payment states of partition %d: %w", part, err)
 	}
 	return &finalStates{dir: dir, part: part, f: f, w: bufio.NewWriterSize(f, 64<<10),
-		hash: hasher(maphash.MakeSeed()), index: map[uint64]finalEntry{}, spill: map[string]finalEntry{}}, nil
+		hash: hasher(maphash.MakeSeed()), spill: map[string]finalEntry{}}, nil
 }
 
 func hasher(seed maphash.Seed) func(string) uint64 {
@@ -100,7 +107,7 @@ func (fs *finalStates) lookup(id string) (e finalEntry, spilled, ok bool, err er
 	if e, ok := fs.spill[id]; ok {
 		return e, true, true, nil
 	}
-	e, ok = fs.index[fs.hash(id)]
+	e, ok = fs.index.get(indexKey(fs.hash(id)))
 	if !ok {
 		return e, false, false, nil
 	}
@@ -120,12 +127,12 @@ func (fs *finalStates) put(st *PaymentState, encoded []byte) error {
 	if len(rec) > maxRecord || fs.size+int64(len(rec)) > maxOffset {
 		return fmt.Errorf("final payment state of %s: %d bytes at offset %d do not fit the index", id, len(rec), fs.size)
 	}
-	h := fs.hash(id)
+	key := indexKey(fs.hash(id))
 	old, spilled, found, err := fs.lookup(id)
 	if err != nil {
 		return err
 	}
-	_, taken := fs.index[h]
+	taken := fs.index.has(key)
 	if found {
 		fs.live -= int64(old.n())
 	}
@@ -133,12 +140,12 @@ func (fs *finalStates) put(st *PaymentState, encoded []byte) error {
 		return fmt.Errorf("write final payment state of %s: %w", id, err)
 	}
 	e := finalEntry{pos: uint64(fs.size)<<lenBits | uint64(len(rec)), approval: isApprovalKept(st),
-		updatedS: uint32(min(max(st.UpdatedAtMs/1000, 0), math.MaxUint32))}
+		updatedMin: minuteOf(st.UpdatedAtMs)}
 	switch {
 	case spilled || (taken && !found):
-		fs.spill[id] = e // another id holds the hash's slot
+		fs.spill[id] = e // another id holds the key
 	default:
-		fs.index[h] = e
+		fs.index.set(key, e)
 	}
 	fs.size += int64(len(rec))
 	fs.live += int64(len(rec))
@@ -155,7 +162,7 @@ func (fs *finalStates) delete(id string) error {
 	if spilled {
 		delete(fs.spill, id)
 	} else {
-		delete(fs.index, fs.hash(id))
+		fs.index.remove(indexKey(fs.hash(id)))
 	}
 	return nil
 }
@@ -233,11 +240,15 @@ func (fs *finalStates) compact() error {
 		next.live += int64(len(b))
 		return e, nil
 	}
-	for h, e := range fs.index {
-		if next.index[h], err = move(e); err != nil {
-			next.close()
-			return fmt.Errorf("compact final payment states of partition %d: %w", fs.part, err)
+	fs.index.each(func(key uint64, e finalEntry) bool {
+		if e, err = move(e); err == nil {
+			next.index.set(key, e)
 		}
+		return err == nil
+	})
+	if err != nil {
+		next.close()
+		return fmt.Errorf("compact final payment states of partition %d: %w", fs.part, err)
 	}
 	for id, e := range fs.spill {
 		if next.spill[id], err = move(e); err != nil {
@@ -263,7 +274,7 @@ func (fs *finalStates) expired(beforeMs, approvalBeforeMs int64, limit int) ([]s
 		if e.approval {
 			cutoff = approvalBeforeMs
 		}
-		if int64(e.updatedS)*1000 >= cutoff {
+		if int64(e.updatedMin)*time.Minute.Milliseconds() >= cutoff {
 			return nil
 		}
 		id, err := fs.idAt(e)
@@ -278,19 +289,22 @@ func (fs *finalStates) expired(beforeMs, approvalBeforeMs int64, limit int) ([]s
 			return nil, err
 		}
 	}
-	for _, e := range fs.index {
+	var err error
+	fs.index.each(func(_ uint64, e finalEntry) bool {
 		if len(out) >= limit {
-			break
+			return false
 		}
-		if err := check(e); err != nil {
-			return nil, err
-		}
+		err = check(e)
+		return err == nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
 // len is the number of final payments held.
-func (fs *finalStates) len() int { return len(fs.index) + len(fs.spill) }
+func (fs *finalStates) len() int { return fs.index.len() + len(fs.spill) }
 
 // close removes the file.
 func (fs *finalStates) close() {

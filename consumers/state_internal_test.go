@@ -268,8 +268,8 @@ func TestFinalStatesHashCollisions(t *testing.T) {
 	check("p-a", 1)
 	check("p-b", 2)
 	check("p-c", 3)
-	if len(fs.index) != 1 || len(fs.spill) != 2 || fs.len() != 3 {
-		t.Fatalf("index %d, spill %d: want 1 and 2", len(fs.index), len(fs.spill))
+	if fs.index.len() != 1 || len(fs.spill) != 2 || fs.len() != 3 {
+		t.Fatalf("index %d, spill %d: want 1 and 2", fs.index.len(), len(fs.spill))
 	}
 	put("p-b", 20, time.Now().UnixMilli())
 	put("p-a", 10, old)
