@@ -14,6 +14,7 @@ import (
 	"github.com/payroute/payroute/consumers"
 	"github.com/payroute/payroute/health"
 	"github.com/payroute/payroute/kafka"
+	"github.com/payroute/payroute/memlimit"
 	"github.com/payroute/payroute/psp"
 	"github.com/payroute/payroute/psp/simulator"
 	"github.com/payroute/payroute/router"
@@ -26,6 +27,9 @@ import (
 type Configuration struct {
 	// Log configures the process log.
 	Log LogConfiguration `yaml:"log"`
+	// Memory is the process's soft memory limit, by default derived from
+	// the container's.
+	Memory memlimit.Configuration `yaml:"memory"`
 	// Kafka is the cluster and topic naming; no brokers means embedded.
 	Kafka kafka.Configuration `yaml:"kafka"`
 	// Schemas is the Avro serde: a schema registry, or registry-less.
@@ -83,6 +87,7 @@ func (c LogConfiguration) Validate() error {
 func DefaultConfiguration() Configuration {
 	return Configuration{
 		Log:       LogConfiguration{Level: "info", Format: "text"},
+		Memory:    memlimit.DefaultConfiguration(),
 		Kafka:     kafka.DefaultConfiguration(),
 		Schemas:   schemas.DefaultConfiguration(),
 		Router:    router.DefaultConfiguration(),

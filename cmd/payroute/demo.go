@@ -81,6 +81,7 @@ func demoCommand(args []string) error {
 		cfg.Analytics.ClickHouse.Addr = o.clickhouse
 	}
 	cfg.Analytics.ClickHouse.Database = o.database
+	applyMemoryLimit(cfg.Memory, cfg.Log.NewLogger(os.Stderr))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	_, err = runDemo(ctx, cfg, o, os.Stdout, os.Stderr)

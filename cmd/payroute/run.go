@@ -17,6 +17,7 @@ func runCommand(args []string) error {
 		return err
 	}
 	log := cfg.Log.NewLogger(os.Stderr)
+	applyMemoryLimit(cfg.Memory, log)
 	app := fx.New(appOptions(cfg, log)...)
 	if err := app.Err(); err != nil {
 		return err
