@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/payroute/payroute/config"
+	"github.com/payroute/payroute/memlimit"
 )
 
 // Configuration is one benchmark scenario: which PSP behaviour, how much
@@ -64,6 +65,12 @@ type Configuration struct {
 	MemProfile string `yaml:"mem_profile"`
 	// Verbose logs the processor's warnings and errors to stderr.
 	Verbose bool `yaml:"verbose"`
+	// MemoryLimit is payroute's memory.limit in its worker (Worker): auto,
+	// payroute's default, derives it from the container's limit and sets
+	// none without one; off or a size ("256MiB") emulate a deployment's
+	// setting. The report prints the limit in force. GOMEMLIMIT in the
+	// environment wins, as it does for payroute. In-process runs set none.
+	MemoryLimit memlimit.Limit `yaml:"memory_limit"`
 	// Verify reads payments.results back after the run and checks that
 	// every payment has exactly one final result. For a paced run it also
 	// reads payments.requested and payments.attempts to compute the added
@@ -86,6 +93,7 @@ func DefaultConfiguration() Configuration {
 		Timeout:          30 * time.Minute,
 		ProgressInterval: time.Second,
 		Verify:           true,
+		MemoryLimit:      memlimit.DefaultConfiguration().Limit,
 	}
 }
 
@@ -122,7 +130,18 @@ func (c Configuration) Validate() error {
 	if c.ProgressInterval <= 0 {
 		errs = append(errs, config.Errorf("progress_interval", "must be > 0"))
 	}
+	if err := c.memory().Validate(); err != nil {
+		errs = append(errs, config.Errorf("memory_limit", "%v", err))
+	}
 	return errors.Join(errs...)
+}
+
+// memory is payroute's memory configuration in the worker: its defaults,
+// with MemoryLimit.
+func (c Configuration) memory() memlimit.Configuration {
+	m := memlimit.DefaultConfiguration()
+	m.Limit = c.MemoryLimit
+	return m
 }
 
 // SinkConfiguration is the ClickHouse sink scenario.

@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"time"
+
+	"github.com/payroute/payroute/memlimit"
 )
 
 // SystemReport is what one system under test did.
@@ -28,6 +30,10 @@ type SystemReport struct {
 	// HostCPU is this process's CPU time during an isolated run: the
 	// broker, the simulator and the publisher.
 	HostCPU time.Duration
+	// MemoryLimit is the soft memory limit payroute's worker ran with and
+	// where it came from ("none (no container memory limit)"); "" when
+	// none was applied (in-process, pass-throughs).
+	MemoryLimit string
 	// Transactions are EndTxn round trips, Aborted the ones that aborted.
 	Transactions, Aborted int64
 }
@@ -191,6 +197,9 @@ func (r *Report) Write(w io.Writer) error {
 		}
 		fmt.Fprintf(&b, "CPU and peak RSS: each system in its own child process, its figures alone; %s used %.2f CPU s during payroute's run\n",
 			host, r.Processor.HostCPU.Seconds())
+		if l := r.Processor.MemoryLimit; l != "" {
+			fmt.Fprintf(&b, "  payroute's soft memory limit: %s; memory.limit %s%s\n", l, c.MemoryLimit, limitOrigin(c.MemoryLimit))
+		}
 		if per := r.Processor.CPUPer1k(); per > 0 {
 			fmt.Fprintf(&b, "  at %.3f CPU s per 1,000 payments, payroute alone would carry about %.0f payments/s per CPU it had to itself (broker and PSPs elsewhere)\n",
 				per, 1000/per)
@@ -215,6 +224,14 @@ func (r *Report) Write(w io.Writer) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// limitOrigin says whether memory.limit was payroute's default.
+func limitOrigin(l memlimit.Limit) string {
+	if l == memlimit.DefaultConfiguration().Limit {
+		return ", payroute's default"
+	}
+	return ", set for this run (--memory-limit)"
 }
 
 // transportLine says plainly how payroute reached its PSP.

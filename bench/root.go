@@ -204,7 +204,7 @@ func (r *runner) run(ctx context.Context, kind, input, output string, publish bo
 		PSPTimeout: cfg.PSPTimeout, InFlight: cfg.InFlight, MaxPollRecords: cfg.MaxPollRecords,
 	}
 	if kind == kindProcessor {
-		s.CPUProfile, s.MemProfile, s.Verbose = cfg.CPUProfile, cfg.MemProfile, cfg.Verbose
+		s.CPUProfile, s.MemProfile, s.Verbose, s.Memory = cfg.CPUProfile, cfg.MemProfile, cfg.Verbose, cfg.memory()
 		if !cfg.Backlog {
 			s.Stamped = cfg.Payments
 		}
@@ -349,7 +349,7 @@ func (m measured) systemReport() SystemReport {
 	sr := SystemReport{
 		Name: m.kind, Outputs: m.Outputs, Span: m.Span(), Rate: perSecond(int(m.Outputs), m.Span()),
 		CPU: m.Usage.CPU(), PeakRSS: m.Usage.MaxRSS, Isolated: m.Isolated, HostCPU: m.hostCPU,
-		Transactions: m.Transactions, Aborted: m.Aborted,
+		Transactions: m.Transactions, Aborted: m.Aborted, MemoryLimit: m.MemoryLimit,
 	}
 	if m.published.Payments > 0 {
 		sr.PublishRate = m.published.Rate()

@@ -120,9 +120,11 @@ func TestRunPublishedWhileRunning(t *testing.T) {
 
 func TestRunBacklogInWorkers(t *testing.T) {
 	t.Setenv(workerEnv, "1")
+	t.Setenv("GOMEMLIMIT", "")
 	cfg := small()
 	cfg.Backlog = true
 	cfg.Worker = []string{os.Args[0]}
+	cfg.MemoryLimit = 512 << 20
 	rep, _ := run(t, cfg)
 
 	for _, s := range []*SystemReport{&rep.Processor, rep.PassThrough, rep.PassThroughTxn} {
@@ -149,6 +151,13 @@ func TestRunBacklogInWorkers(t *testing.T) {
 	}
 	if !strings.Contains(text, "its figures include the in-process simulator") {
 		t.Errorf("report does not say payroute's worker ran the simulator:\n%s", text)
+	}
+	// The worker ran payroute with the limit asked for, and says so.
+	if !strings.Contains(text, "payroute's soft memory limit: 512MiB (memory.limit); memory.limit 512MiB, set for this run (--memory-limit)") {
+		t.Errorf("report does not give payroute's memory limit:\n%s", text)
+	}
+	if rep.PassThrough.MemoryLimit != "" {
+		t.Errorf("the pass-through ran with payroute's memory limit %q", rep.PassThrough.MemoryLimit)
 	}
 }
 
@@ -269,6 +278,7 @@ func TestValidate(t *testing.T) {
 		"no in flight":       {func(c *Configuration) { c.InFlight = 0 }, "in_flight"},
 		"paced backlog":      {func(c *Configuration) { c.Backlog, c.Rate = true, 10 }, "rate"},
 		"timeout under tail": {func(c *Configuration) { c.PSP, c.PSPTimeout = "heavy-tail", 2*time.Second }, "psp_timeout"},
+		"tiny memory limit":  {func(c *Configuration) { c.MemoryLimit = 1 << 20 }, "memory_limit"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg := DefaultConfiguration()

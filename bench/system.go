@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"time"
+
+	"github.com/payroute/payroute/memlimit"
 )
 
 // Kinds of system under test.
@@ -41,6 +43,9 @@ type spec struct {
 	MaxPollRecords int
 	// Verbose logs the processor's warnings to stderr.
 	Verbose bool
+	// Memory is the processor's memory configuration, applied by its
+	// worker process (RunWorker), as `payroute run` applies it.
+	Memory memlimit.Configuration
 	// CPUProfile, when set, is where the process running the system
 	// writes a CPU profile of the run (runtime/pprof); MemProfile where it
 	// writes a heap profile taken when the run ends, before the system
@@ -77,6 +82,10 @@ type outcome struct {
 	// by the worker once the system stopped: the parent's rusage of the
 	// child would count the parent's peak too. 0 where there is none.
 	PeakRSS int64
+	// MemoryLimit is the soft memory limit the processor's worker ran
+	// with, and where it came from (memlimit.Applied); "" when none was
+	// applied (in-process, pass-throughs).
+	MemoryLimit string
 }
 
 // Span is from the first input fetched to the last output visible.

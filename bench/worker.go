@@ -44,6 +44,12 @@ func RunWorker(ctx context.Context, in io.Reader, out io.Writer) error {
 		return fmt.Errorf("bench worker: reading the spec: %w", err)
 	}
 	enc := gob.NewEncoder(out)
+	var limit string
+	if s.Kind == kindProcessor {
+		// As `payroute run` does: the process is payroute's alone.
+		a, _ := s.Memory.Apply() // a limit that cannot be read is none, and says why
+		limit = a.String()
+	}
 	sys, err := startSystem(ctx, s)
 	if err != nil {
 		_ = enc.Encode(workerMsg{Err: err.Error()})
@@ -79,7 +85,7 @@ loop:
 	stopCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	o, err := sys.Stop(stopCtx)
-	o.PeakRSS = ownPeakRSS()
+	o.PeakRSS, o.MemoryLimit = ownPeakRSS(), limit
 	msg := workerMsg{Final: &o}
 	if err == nil {
 		err = sys.Err()

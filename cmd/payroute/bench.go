@@ -42,6 +42,8 @@ func benchCommand(args []string) error {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of payroute's run to this file (of its worker process alone unless --in-process; with --all, the last scenario's); read it with go tool pprof")
 	memProfile := fs.String("memprofile", "", "write a heap profile of payroute's worker to this file, taken once every payment has its result (as --cpuprofile)")
 	verbose := fs.Bool("verbose", false, "log the processor's warnings and errors to stderr")
+	memoryLimit := d.MemoryLimit
+	fs.TextVar(&memoryLimit, "memory-limit", d.MemoryLimit, "payroute's memory.limit in its worker: auto (payroute's default: a share of the container's memory limit, none without one), off, or a size such as 256MiB to emulate a deployment's; printed in the report")
 	worker := fs.Bool("worker", false, "internal: run one system under test for a parent payroute bench (spec on stdin)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -59,7 +61,7 @@ func benchCommand(args []string) error {
 	cfg.PSP, cfg.Payments, cfg.Partitions, cfg.InFlight = *psp, *payments, int32(*partitions), *inFlight
 	cfg.MaxPollRecords, cfg.Rate, cfg.Backlog = *maxPoll, *rate, *backlog
 	cfg.PassThrough, cfg.Verify, cfg.Timeout = *passThrough, *verify, *timeout
-	cfg.CPUProfile, cfg.MemProfile, cfg.Verbose = *cpuProfile, *memProfile, *verbose
+	cfg.CPUProfile, cfg.MemProfile, cfg.Verbose, cfg.MemoryLimit = *cpuProfile, *memProfile, *verbose, memoryLimit
 	if !*inProcess {
 		self, err := os.Executable()
 		if err != nil {
