@@ -765,7 +765,7 @@ func (p *Processor) transact(ctx context.Context, fetches kgo.Fetches, due map[i
 	p.disp.settled(done)
 	for part, ids := range batch.launch {
 		for _, id := range ids {
-			if st, ok := p.store.Get(part, id); ok && st.Phase == PhaseAttempting && st.InFlight != nil {
+			if st, ok := p.store.attempting(part, id); ok {
 				p.disp.submit(p.callOf(part, st))
 			}
 		}
@@ -777,8 +777,7 @@ func (p *Processor) transact(ctx context.Context, fetches kgo.Fetches, due map[i
 	// one call per payment at a time. Submit it now that the stale one is
 	// settled; as a re-send, since the other owner may have sent it.
 	for _, c := range done {
-		if st, ok := p.store.Get(c.part, c.payment); ok && st.Phase == PhaseAttempting && st.InFlight != nil &&
-			st.InFlight.IdempotencyKey != c.req.IdempotencyKey {
+		if st, ok := p.store.attempting(c.part, c.payment); ok && st.InFlight.IdempotencyKey != c.req.IdempotencyKey {
 			r := p.callOf(c.part, st)
 			r.resend = true
 			p.disp.submit(r)

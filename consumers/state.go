@@ -227,6 +227,18 @@ func (s *Store) Partitions() []int32 {
 	return out
 }
 
+// attempting returns the payment's state when its PSP call is under way
+// (in memory, never read from disk: final payments are not attempting).
+func (s *Store) attempting(part int32, id string) (*PaymentState, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	st, ok := s.open[part][id]
+	if !ok || st.Phase != PhaseAttempting || st.InFlight == nil {
+		return nil, false
+	}
+	return st, true
+}
+
 // Get returns the committed state of a payment. A final payment's is read
 // from disk into a fresh copy; a payment under way's is the store's own,
 // not to be changed (partView clones it). A final state that cannot be read
