@@ -51,7 +51,11 @@
 //     its own (an in-process simulator included, with its memory of every
 //     payment it answered); in-process (the Go benchmarks) they are totals
 //     of the process, embedded broker (which keeps every record in
-//     memory), simulator and load generator included.
+//     memory), simulator and load generator included. payroute's worker
+//     sets its soft memory limit as `payroute run` does (memory.limit:
+//     auto, none without a container limit, unless MemoryLimit says
+//     otherwise), and the report prints the limit in force: the peak
+//     depends on it.
 //
 // The goals of issue 8 are checked by All, which runs the scenarios behind
 // each and prints every figure next to its goal; they are never asserted in
