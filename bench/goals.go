@@ -94,8 +94,10 @@ func All(ctx context.Context, cfg AllConfiguration, out, progress, stderr io.Wri
 	// than a drain's full ones (at half the drain's rate, last measured,
 	// payroute fell behind and the "latency" was seconds queued in the
 	// topic). So the maximum is what payroute sustains while records are
-	// published at the drain's rate for the whole run: its output rate
-	// then. Each run publishes for at most about 30 s.
+	// published at the drain's rate: the results made visible while
+	// publishing went on, per second (WhilePublishing; the drain of what it
+	// fell behind by afterwards, with the CPUs to itself, does not count).
+	// Each run publishes for at most about 30 s.
 	c = base
 	c.PSP, c.Rate = "instant", instant.Processor.Rate
 	c.Payments = max(1000, min(base.Payments, int(c.Rate*30)))
@@ -103,8 +105,12 @@ func All(ctx context.Context, cfg AllConfiguration, out, progress, stderr io.Wri
 	if err != nil {
 		return nil, err
 	}
+	sustained := live.WhilePublishing
+	if sustained <= 0 {
+		sustained = live.Processor.Rate
+	}
 	c = base
-	c.PSP, c.Rate = "instant", live.Processor.Rate/2
+	c.PSP, c.Rate = "instant", sustained/2
 	c.Payments = max(1000, min(base.Payments, int(c.Rate*30)))
 	paced, err := run(c)
 	if err != nil {
@@ -112,7 +118,7 @@ func All(ctx context.Context, cfg AllConfiguration, out, progress, stderr io.Wri
 	}
 	p99 := float64(paced.Latency.P99.Microseconds()) / 1000
 	rep.Goals = append(rep.Goals, Goal{
-		Name:     fmt.Sprintf("router-added p99 at half the maximum rate (%.0f/s of %.0f/s sustained while publishing)", c.Rate, live.Processor.Rate),
+		Name:     fmt.Sprintf("router-added p99 at half the maximum rate (%.0f/s of %.0f/s sustained while publishing)", c.Rate, sustained),
 		Target:   fmt.Sprintf("≤ %.0f ms", goalAddedP99Ms),
 		Measured: fmt.Sprintf("%.2f ms (p50 %.2f ms)", p99, float64(paced.Latency.P50.Microseconds())/1000),
 		Met:      paced.Latency.Samples > 0 && p99 <= goalAddedP99Ms && verified(paced),

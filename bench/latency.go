@@ -47,6 +47,22 @@ func addedLatency(acks, commits, psp stamps) Latency {
 	return percentiles(ds)
 }
 
+// whilePublishing is the results per second that became visible between
+// from (the first input fetched) and to (the last record published), both
+// Unix ns; 0 when the window is empty.
+func whilePublishing(commits stamps, from, to int64) float64 {
+	if from <= 0 || to <= from {
+		return 0
+	}
+	n := 0
+	for _, c := range commits {
+		if c > 0 && c <= to {
+			n++
+		}
+	}
+	return float64(n) / time.Duration(to-from).Seconds()
+}
+
 // Phases split the latency payroute added, per payment, into where it was
 // spent.
 type Phases struct {

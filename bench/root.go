@@ -149,6 +149,9 @@ func Run(ctx context.Context, cfg Configuration, progress, stderr io.Writer) (*R
 		rep.PSPCalls = m.PSPCalls
 		rep.PSPMean = time.Duration(m.PSPNanos / m.PSPCalls)
 	}
+	if !cfg.Backlog {
+		rep.WhilePublishing = whilePublishing(m.Commits, m.FirstFetch, load.End.UnixNano())
+	}
 	if len(m.Commits) > 0 {
 		rep.Latency = addedLatency(load.Acks, m.Commits, m.PSPTime)
 		ph := phases(load.Acks, m.Fetched, m.CallStarted, m.CallEnded, m.Commits)

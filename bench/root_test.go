@@ -216,7 +216,10 @@ func TestAllSmall(t *testing.T) {
 	if live.Configuration.Rate != rep.Scenarios[0].Processor.Rate || live.Configuration.Backlog {
 		t.Errorf("maximum-rate scenario %+v, want publishing at the drain's rate, %.0f/s, while running", live.Configuration, rep.Scenarios[0].Processor.Rate)
 	}
-	if want := live.Processor.Rate / 2; paced.Rate != want {
+	if live.WhilePublishing <= 0 || live.WhilePublishing > live.Processor.PublishRate*1.01 {
+		t.Errorf("maximum-rate scenario sustained %.0f/s while publishing at %.0f/s", live.WhilePublishing, live.Processor.PublishRate)
+	}
+	if want := live.WhilePublishing / 2; paced.Rate != want {
 		t.Errorf("latency scenario paced at %.0f/s, want half the rate sustained while publishing, %.0f/s", paced.Rate, want)
 	}
 	if rep.Scenarios[3].Configuration.Partitions != 1 || rep.Scenarios[3].Configuration.PSP != "fixed-100ms" {
@@ -368,4 +371,18 @@ func benchDatabases(t *testing.T, addr string) uint64 {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestWhilePublishing counts the results visible by the end of publishing,
+// over the time from the first fetch: those after it, drained with the
+// publisher gone, and missing ones do not count.
+func TestWhilePublishing(t *testing.T) {
+	sec := int64(time.Second)
+	commits := stamps{1 * sec, 2 * sec, 3 * sec, 0, 5 * sec}
+	if got := whilePublishing(commits, 1*sec, 3*sec); got != 1.5 {
+		t.Fatalf("3 results by 3 s from 1 s: %v/s, want 1.5", got)
+	}
+	if got := whilePublishing(commits, 3*sec, 3*sec); got != 0 {
+		t.Fatalf("an empty window: %v, want 0", got)
+	}
 }
