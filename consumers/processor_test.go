@@ -24,6 +24,7 @@ import (
 type stack struct {
 	kcfg    kafka.Configuration
 	cluster *kafka.Cluster
+	emb     *kafka.Embedded
 	sim     *simulator.Server
 	reg     *psp.Registry
 	router  *router.Router
@@ -61,7 +62,7 @@ func newStackWith(t *testing.T, o stackOptions) *stack {
 	if o.delayTiers != nil {
 		kcfg.RetryDelayTiers = o.delayTiers
 	}
-	cluster, _ := kafkatest.Cluster(t, kcfg)
+	cluster, emb := kafkatest.Cluster(t, kcfg)
 	fast := simulator.Profile{Latency: time.Millisecond}
 	profiles := map[string]simulator.Profile{
 		"psp-a": fast, "psp-b": fast,
@@ -100,7 +101,7 @@ func newStackWith(t *testing.T, o stackOptions) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(client.Close)
-	s := &stack{kcfg: kcfg, cluster: cluster, sim: sim, reg: reg, router: r, serde: serde,
+	s := &stack{kcfg: kcfg, cluster: cluster, emb: emb, sim: sim, reg: reg, router: r, serde: serde,
 		records: producers.NewRecords(serde, cluster.Topics()), client: client}
 	if !o.noStart {
 		s.proc = s.startProcessor(t, o.processor)

@@ -666,7 +666,7 @@ func (p *Processor) drain() error {
 // directly, under txnMu, which the assignment and revocation callbacks also
 // take: a partition is never handed over, or reloaded, while a batch
 // writing its state is open.
-func (p *Processor) transact(ctx context.Context, fetches kgo.Fetches, due map[int32][]string, done []completion) error {
+func (p *Processor) transact(ctx context.Context, fetches kgo.Fetches, due map[int32][]string, done []completion) (err error) {
 	work := context.WithoutCancel(ctx)
 	sess := p.session()
 	offsetless := fetches.NumRecords() == 0
@@ -674,6 +674,18 @@ func (p *Processor) transact(ctx context.Context, fetches kgo.Fetches, due map[i
 		p.txnMu.Lock()
 		defer p.txnMu.Unlock()
 	}
+	// The finished calls in hand are settled once their outcomes commit, or
+	// put back when the batch aborts. A batch that fails with an error
+	// (the session restarts) must put them back too: dropped, they would
+	// leave their payments marked as being called in the dispatcher, which
+	// then ignores the calls the reloaded state asks for, and the payments
+	// would wait for ever.
+	handled := false
+	defer func() {
+		if err != nil && !handled {
+			p.disp.requeue(done)
+		}
+	}()
 	end := func(try kgo.TransactionEndTry) (bool, error) {
 		if !offsetless {
 			return sess.End(work, try)
@@ -697,6 +709,7 @@ func (p *Processor) transact(ctx context.Context, fetches kgo.Fetches, due map[i
 		}
 		p.stats.aborted.Add(1)
 		p.disp.requeue(done)
+		handled = true
 		return nil
 	}
 	batch, err := p.processBatch(fetches, due, done)
@@ -746,6 +759,7 @@ func (p *Processor) transact(ctx context.Context, fetches kgo.Fetches, due map[i
 		// committed state; its finished calls wait for the next batch.
 		p.stats.aborted.Add(1)
 		p.disp.requeue(done)
+		handled = true
 		p.log.Info("batch aborted; it will be processed again", "records", fetches.NumRecords(), "calls", len(done))
 		return nil
 	}
@@ -760,6 +774,7 @@ func (p *Processor) transact(ctx context.Context, fetches kgo.Fetches, due map[i
 		// from the changelog rather than go on with a state that forgot
 		// payments.
 		p.disp.settled(done)
+		handled = true
 		return fmt.Errorf("apply committed state: %w", applyErr)
 	}
 	p.disp.settled(done)

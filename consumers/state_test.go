@@ -9,7 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/payroute/payroute/consumers"
 	"github.com/payroute/payroute/kafka/kafkatest"
@@ -805,6 +807,43 @@ func TestStuckPSPPaymentsFailOverUnsent(t *testing.T) {
 	}
 	if got := s.sim.Stats()["psp-slow"].Requests; got != int64(10-shed) {
 		t.Fatalf("psp-slow saw %d requests; %d of 10 payments were never to be sent there", got, shed)
+	}
+}
+
+// TestFailedBatchKeepsItsFinishedCalls: a batch holding finished PSP calls
+// fails with an error (EndTxn refused), and the processor restarts its
+// session. The calls' outcomes are not lost with the batch: the payment
+// ends with its one result. (Dropped, they left the payment marked as
+// being called, the reloaded state's call was ignored, and the payment
+// waited for ever: the chaos harness's long run found 164 such.)
+func TestFailedBatchKeepsItsFinishedCalls(t *testing.T) {
+	s := newStackWith(t, stackOptions{
+		partitions: 1,
+		profiles:   map[string]simulator.Profile{"psp-slow": {Latency: 200 * time.Millisecond}},
+		// The refused EndTxn leaves the transaction open at the broker until
+		// it times out, and the restore waits for that.
+		processor: func(c *consumers.Configuration) { c.TransactionTimeout = 2 * time.Second },
+	})
+	s.publish(t, s.request(t, payment("p-endtxn", "tok_approve", "psp-slow")))
+	waitFor(t, "the call under way", func() bool { running, _ := s.proc.Calls("psp-slow"); return running == 1 })
+	kc := s.emb.Cluster()
+	var refused atomic.Int32
+	kc.ControlKey(int16(kmsg.EndTxn), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		kc.KeepControl()
+		if refused.Load() >= 1 {
+			return nil, nil, false
+		}
+		refused.Add(1)
+		resp := kreq.(*kmsg.EndTxnRequest).ResponseKind().(*kmsg.EndTxnResponse)
+		resp.ErrorCode = kerr.UnknownServerError.Code
+		return resp, nil, true
+	})
+	res := s.results(t, 1)["p-endtxn"]
+	if res.Status != schemas.StatusApproved || s.sim.Approvals("p-endtxn") != 1 {
+		t.Fatalf("result %s, %d approvals; want APPROVED once", res.Status, s.sim.Approvals("p-endtxn"))
+	}
+	if refused.Load() == 0 || s.proc.Stats().Restarts() == 0 {
+		t.Fatalf("%d EndTxn refused, %d session restarts: the test did not fail a batch", refused.Load(), s.proc.Stats().Restarts())
 	}
 }
 
