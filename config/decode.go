@@ -62,12 +62,15 @@ func (d *decoder) fail(n *yaml.Node, key, format string, args ...any) {
 	d.errs = append(d.errs, fmt.Errorf("%s:%d: %w", d.name, n.Line, FieldError{Key: key, Msg: fmt.Sprintf(format, args...)}))
 }
 
+// isNull reports whether n is an empty value ("key:", "key: ~", "key: null").
+func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" }
+
 // decode assigns node n to the addressable value v at key path key.
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, key string) {
 	if n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
 	}
-	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
+	if isNull(n) {
 		return // an empty value keeps the default
 	}
 	t := v.Type()
@@ -149,8 +152,10 @@ func (d *decoder) mapping(n *yaml.Node, v reflect.Value, key string) {
 			d.fail(k, ekey, "invalid map key %q for %s", k.Value, typeName(t.Key()))
 			continue
 		}
-		if target := val; target.Kind == yaml.AliasNode && target.Alias != nil && target.Alias.Kind == yaml.ScalarNode && target.Alias.ShortTag() == "!!null" ||
-			val.Kind == yaml.ScalarNode && val.ShortTag() == "!!null" {
+		if val.Kind == yaml.AliasNode && val.Alias != nil {
+			val = val.Alias
+		}
+		if isNull(val) {
 			// An entry written empty removes the default entry of that key:
 			// the one way to drop, say, a default PSP account that the
 			// merge would otherwise keep. There must be one: an empty entry

@@ -65,7 +65,7 @@ func (p *Processor) handleAction(w *work, rec *kgo.Record) {
 // for a customer action. The time is counted from the ACTION_REQUIRED
 // result (the state's last change), with the timeout in force now.
 func (p *Processor) expireAction(w *work, st *PaymentState) {
-	if p.cfg.ActionTimeout <= 0 || w.now.UnixMilli() < st.UpdatedAtMs+p.cfg.ActionTimeout.Milliseconds() {
+	if p.cfg.ActionTimeout <= 0 || w.now.UnixMilli() < st.actionDeadlineMs(p.cfg.ActionTimeout) {
 		return
 	}
 	p.finish(w, st, schemas.StatusCancelled, nil,

@@ -253,14 +253,11 @@ func (p *Processor) call(ctx context.Context, name string, req psp.Request, rese
 	if resend {
 		out = psp.InDoubtWhenResent(out, "re-sent from the committed state after a restart or rebalance")
 	}
-	if out.Class != schemas.ClassInDoubt {
+	if out.Class != schemas.ClassInDoubt || p.cfg.InDoubtWindow == 0 {
 		return out, doubt{}
 	}
 	since := p.now()
 	var d doubt
-	if p.cfg.InDoubtWindow == 0 {
-		return out, d
-	}
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval = p.cfg.InDoubtInitialInterval
 	bo.MaxElapsedTime = p.cfg.InDoubtWindow

@@ -85,7 +85,6 @@ type dispatcher struct {
 	wg        sync.WaitGroup
 	maxTotal  int            // observed high-water mark of total, for tests and metrics
 	perPSPMax map[string]int // observed high-water marks, for tests and metrics
-	shed      int            // calls ended unsent after queueTimeout
 }
 
 // PSPCodeQueueTimeout is the psp_code of an attempt that was never sent:
@@ -103,7 +102,6 @@ func sheddable(c call) bool {
 // calling, not queued.
 func (d *dispatcher) shedLocked(c call, now time.Time) {
 	d.calling--
-	d.shed++
 	out := psp.Outcome{Outcome: schemas.OutcomeError, Class: schemas.ClassRateLimited, PSPCode: PSPCodeQueueTimeout,
 		Message: fmt.Sprintf("not sent: no slot at %s on this instance within %s (processor.queue_timeout)", c.psp, d.queueTimeout)}
 	d.done = append(d.done, completion{call: c, out: out, started: now, finished: now})
@@ -269,7 +267,7 @@ func (d *dispatcher) Pending() int {
 }
 
 // Calling is the number of calls running or queued for a slot: what the
-// loop bounds its intake by (max_in_flight plus a poll ahead). Finished
+// loop bounds its intake by (twice max_in_flight, see Processor.run). Finished
 // calls waiting for their outcome to commit do not count: their slot is
 // free, and holding it through the commit would leave the PSPs idle for a
 // batch each time (at 100 ms calls and 1,000 in flight, a fifth of the
@@ -304,6 +302,24 @@ func (d *dispatcher) drop(keep func(part int32) bool) {
 		}
 	}
 	d.done = kept
+	d.dropQueuedLocked(keep)
+}
+
+// dropQueued forgets every call waiting for a slot. None was sent, and
+// their payments' committed state has them attempting, so whoever loads
+// that state next makes them (as re-sends: it cannot know they were not).
+// On an assignment, the reload makes them again from the state that was
+// committed, which a queued call of an earlier owner may not match; on
+// Stop, nothing new should start.
+func (d *dispatcher) dropQueued() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.dropQueuedLocked(func(int32) bool { return false })
+}
+
+// dropQueuedLocked forgets the waiting calls of the partitions keep
+// rejects; d.mu must be held.
+func (d *dispatcher) dropQueuedLocked(keep func(part int32) bool) {
 	for name, q := range d.queued {
 		kq := q[:0]
 		for _, c := range q {
@@ -316,25 +332,6 @@ func (d *dispatcher) drop(keep func(part int32) bool) {
 			}
 		}
 		d.queued[name] = kq
-	}
-}
-
-// dropQueued forgets every call waiting for a slot. None was sent, and
-// their payments' committed state has them attempting, so whoever loads
-// that state next makes them (as re-sends: it cannot know they were not).
-// On an assignment, the reload makes them again from the state that was
-// committed, which a queued call of an earlier owner may not match; on
-// Stop, nothing new should start.
-func (d *dispatcher) dropQueued() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for name, q := range d.queued {
-		for _, c := range q {
-			delete(d.inflight, c.payment)
-			d.pending--
-			d.calling--
-		}
-		d.queued[name] = nil
 	}
 }
 

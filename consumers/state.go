@@ -114,6 +114,12 @@ type InFlight struct {
 
 const stateVersion = 1
 
+// actionDeadlineMs is when a payment waiting for a customer action since its
+// last change gives up, with the timeout in force.
+func (s *PaymentState) actionDeadlineMs(timeout time.Duration) int64 {
+	return s.UpdatedAtMs + timeout.Milliseconds()
+}
+
 // clone copies the state deeply enough that a batch can change it without
 // touching the committed copy.
 func (s *PaymentState) clone() *PaymentState {
@@ -204,7 +210,7 @@ func (s *Store) index(part int32, id string, st *PaymentState) {
 	case st.Phase == PhaseHeld && st.Request != nil:
 		add(s.held, st.HeldAtMs)
 	case st.Phase == PhaseActionRequired && s.actionTimeout > 0:
-		add(s.parked, st.UpdatedAtMs+s.actionTimeout.Milliseconds())
+		add(s.parked, st.actionDeadlineMs(s.actionTimeout))
 	}
 }
 
