@@ -50,12 +50,10 @@ func TestOversizedRequestIsDeadLettered(t *testing.T) {
 	}
 	// The next payment on the same partition: a poisoned partition would
 	// never reach it.
-	partitioner := kgo.StickyKeyPartitioner(nil).ForTopic(topics.Requested)
 	var next *kgo.Record
 	for i := 0; next == nil; i++ {
-		rec := s.request(t, payment("p-oversized-next-"+strconv.Itoa(i), "tok_approve", "psp-a", "psp-b"))
-		if int32(partitioner.Partition(rec, int(s.kcfg.Partitions))) == bad.Partition {
-			next = rec
+		if id := "p-oversized-next-" + strconv.Itoa(i); s.partitionOf(id) == bad.Partition {
+			next = s.request(t, payment(id, "tok_approve", "psp-a", "psp-b"))
 		}
 	}
 	s.publish(t, next)
@@ -99,12 +97,10 @@ func TestHugeMismatchedKeyIsRejected(t *testing.T) {
 	rec := s.request(t, payment("p-key-mismatch", "tok_approve", "psp-a", "psp-b"))
 	rec.Key = bytes.Repeat([]byte{1}, 300_000)
 	s.publish(t, rec)
-	partitioner := kgo.StickyKeyPartitioner(nil).ForTopic(rec.Topic)
 	var next *kgo.Record
 	for i := 0; next == nil; i++ {
-		r := s.request(t, payment("p-after-mismatch-"+strconv.Itoa(i), "tok_approve", "psp-a", "psp-b"))
-		if int32(partitioner.Partition(r, int(s.kcfg.Partitions))) == rec.Partition {
-			next = r
+		if id := "p-after-mismatch-" + strconv.Itoa(i); s.partitionOf(id) == rec.Partition {
+			next = s.request(t, payment(id, "tok_approve", "psp-a", "psp-b"))
 		}
 	}
 	s.publish(t, next)

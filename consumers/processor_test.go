@@ -109,6 +109,13 @@ func newStackWith(t *testing.T, o stackOptions) *stack {
 	return s
 }
 
+// partitionOf is the partition of payments.requested that a payment's
+// records go to (keyed by payment id, as producers publish them).
+func (s *stack) partitionOf(id string) int32 {
+	p := kgo.StickyKeyPartitioner(nil).ForTopic(s.cluster.Topics().Requested)
+	return int32(p.Partition(&kgo.Record{Key: []byte(id)}, int(s.kcfg.Partitions)))
+}
+
 // startProcessor starts one more processor in the stack's group.
 func (s *stack) startProcessor(t *testing.T, mutate func(*consumers.Configuration)) *consumers.Processor {
 	t.Helper()

@@ -422,11 +422,10 @@ func TestParkedRetriesRunOnceAcrossTwoRebalances(t *testing.T) {
 	// input would end a transaction through the session, which resets it).
 	var ids []string
 	var recs []*kgo.Record
-	byKey := kgo.StickyKeyPartitioner(nil).ForTopic(s.cluster.Topics().Requested)
-	taken := map[int]bool{}
+	taken := map[int32]bool{}
 	for i := 0; len(ids) < partitions; i++ {
 		id := fmt.Sprintf("p-parked-%d", i)
-		if part := byKey.Partition(&kgo.Record{Key: []byte(id)}, partitions); !taken[part] {
+		if part := s.partitionOf(id); !taken[part] {
 			taken[part] = true
 			ids = append(ids, id)
 			recs = append(recs, s.request(t, payment(id, "tok_soft_decline", "psp-a", "psp-b")))
