@@ -65,8 +65,8 @@ type Report struct {
 	// are not measured in a backlog run (see spec.Stamped).
 	Phases *Phases
 	// WhilePublishing is, for a run whose load was published while it ran,
-	// the payments per second whose results became visible from its first
-	// input fetched to the last record published: what payroute sustained
+	// the payments per second whose results became visible from the first
+	// record published to the last: what payroute sustained
 	// with the publisher competing for the CPUs. Processor.Rate also counts
 	// the drain of what it fell behind by, after publishing ended, and so
 	// can overstate it. 0 for a backlog.
@@ -172,7 +172,7 @@ func (r *Report) Write(w io.Writer) error {
 		b.WriteString("\n")
 	}
 	if r.WhilePublishing > 0 && c.Rate > 0 {
-		fmt.Fprintf(&b, "sustained while publishing at %.0f/s: %.0f/s (results visible by the end of publishing, from the first fetch)\n", c.Rate, r.WhilePublishing)
+		fmt.Fprintf(&b, "sustained while publishing at %.0f/s: %.0f/s (results visible by the end of publishing, per second of publishing)\n", c.Rate, r.WhilePublishing)
 	}
 	if bound := r.LittleBound(); bound > 0 {
 		fmt.Fprintf(&b, "Little's law bound: %d in flight / %s mean PSP latency = %.0f/s; payroute reached %.1f%% of it\n",

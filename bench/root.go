@@ -150,7 +150,7 @@ func Run(ctx context.Context, cfg Configuration, progress, stderr io.Writer) (*R
 		rep.PSPMean = time.Duration(m.PSPNanos / m.PSPCalls)
 	}
 	if !cfg.Backlog {
-		rep.WhilePublishing = whilePublishing(m.Commits, m.FirstFetch, load.End.UnixNano())
+		rep.WhilePublishing = whilePublishing(m.Commits, load.Start.UnixNano(), load.End.UnixNano())
 	}
 	if len(m.Commits) > 0 {
 		rep.Latency = addedLatency(load.Acks, m.Commits, m.PSPTime)

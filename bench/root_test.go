@@ -374,8 +374,8 @@ func benchDatabases(t *testing.T, addr string) uint64 {
 }
 
 // TestWhilePublishing counts the results visible by the end of publishing,
-// over the time from the first fetch: those after it, drained with the
-// publisher gone, and missing ones do not count.
+// over the time from the first record published: those after it, drained
+// with the publisher gone, and missing ones do not count.
 func TestWhilePublishing(t *testing.T) {
 	sec := int64(time.Second)
 	commits := stamps{1 * sec, 2 * sec, 3 * sec, 0, 5 * sec}
@@ -384,5 +384,23 @@ func TestWhilePublishing(t *testing.T) {
 	}
 	if got := whilePublishing(commits, 3*sec, 3*sec); got != 0 {
 		t.Fatalf("an empty window: %v, want 0", got)
+	}
+}
+
+// TestPublishedRateFromFirstAck times the load from its first record
+// acknowledged, as whilePublishing does, so that a publisher slow to
+// connect neither lowers the publish rate nor lets the sustained rate
+// exceed it.
+func TestPublishedRateFromFirstAck(t *testing.T) {
+	acks := newStamps(4)
+	for i, at := range []int64{0, 3, 2, 4} {
+		acks.set(i, at*int64(time.Second))
+	}
+	if got := acks.first(); got != 2*int64(time.Second) {
+		t.Fatalf("first acknowledgement %d, want 2 s (unset figures skipped)", got)
+	}
+	p := published{Payments: 4, Start: time.Unix(0, acks.first()), End: time.Unix(4, 0), Acks: acks}
+	if got := p.Rate(); got != 2 {
+		t.Fatalf("4 payments from 2 s to 4 s: %v/s, want 2", got)
 	}
 }

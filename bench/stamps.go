@@ -42,6 +42,17 @@ func (s stamps) add(i int, v int64) {
 	}
 }
 
+// first is the smallest figure set, or 0 when none is.
+func (s stamps) first() int64 {
+	var min int64
+	for i := range s {
+		if v := atomic.LoadInt64(&s[i]); v > 0 && (min == 0 || v < min) {
+			min = v
+		}
+	}
+	return min
+}
+
 // paymentIndex is the number at the end of a generated payment id (or of
 // the record key carrying it), or -1 when there is none.
 func paymentIndex(id []byte) int {
