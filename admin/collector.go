@@ -56,6 +56,8 @@ var (
 		"Records the sink could not decode and skipped.")
 	descSinkInsertErrors = desc("payroute_sink_insert_errors_total",
 		"Failed ClickHouse inserts (each is retried).")
+	descSinkStopped = desc("payroute_sink_stopped",
+		"1 when the analytics sink stopped on its own (a record of payroute's own topics this build cannot read: upgrade; see /readyz and the log), else 0.")
 	descSinkCommitted = desc("payroute_sink_records_committed_total",
 		"Records whose offsets the sink committed: loaded, or skipped, for good.")
 	descHealth = desc("payroute_psp_health",
@@ -75,7 +77,7 @@ func (c sourceCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descCommitted, descAttempts, descFailovers, descDeadLettered, descDuplicates, descScheduled,
 		descAborted, descRestarts, descPayments, descInFlight, descCallsRunning, descCallsQueued, descAssigned, descSinkRows, descSinkBatches,
-		descSinkSkipped, descSinkInsertErrors, descSinkCommitted, descHealth, descHealthTransitions,
+		descSinkSkipped, descSinkInsertErrors, descSinkCommitted, descSinkStopped, descHealth, descHealthTransitions,
 		descHealthProbes, descHealthReordered, descConfig,
 	} {
 		ch <- d
@@ -136,6 +138,11 @@ func (c sourceCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(descSinkSkipped, st.Skipped)
 		counter(descSinkInsertErrors, st.InsertErrors)
 		counter(descSinkCommitted, st.Committed)
+		stopped := 0.0
+		if st.Stopped != "" {
+			stopped = 1
+		}
+		gauge(descSinkStopped, stopped)
 	}
 	if c.src.Health != nil {
 		seen := map[[2]string]bool{}

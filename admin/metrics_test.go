@@ -76,6 +76,7 @@ func TestCollectorReadsSourcesAtScrape(t *testing.T) {
 		{"payroute_psp_calls_running", map[string]string{"psp": "psp-b"}, 0}, // idle PSPs show 0, not nothing
 		{"payroute_psp_calls_queued", map[string]string{"psp": "psp-b"}, 0},
 		{"payroute_processor_assigned", nil, 1},
+		{"payroute_sink_stopped", nil, 0},
 		{"payroute_sink_rows_total", map[string]string{"table": "attempts"}, 12},
 		{"payroute_sink_rows_total", map[string]string{"table": "payments"}, 9},
 		{"payroute_sink_rows_total", map[string]string{"table": "requests"}, 10},

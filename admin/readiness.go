@@ -74,6 +74,8 @@ func (c *clickhouse) close() {
 //   - kafka: a broker answers (a metadata round trip on the admin port's
 //     own client);
 //   - clickhouse, when analytics is enabled: the server answers a ping;
+//   - analytics_sink, when this instance runs the sink: it has not stopped
+//     on its own (analytics.Stats.Stopped);
 //   - partitions, when this instance runs the processor: it has joined its
 //     group and restored the state of its partitions.
 //
@@ -102,6 +104,17 @@ func (s *Server) readiness(ctx context.Context) Readiness {
 		checks = append(checks, check{
 			name: "clickhouse", hint: "check analytics.clickhouse.addr and that ClickHouse is up (payments are not affected: the sink catches up)",
 			run: s.ch.ping,
+		})
+	}
+	if sink := s.src.Sink; sink != nil {
+		checks = append(checks, check{
+			name: "analytics_sink", hint: "the analytics sink stopped and loads nothing on this instance until it is restarted (payments are not affected); a record written by a newer release needs this instance upgraded",
+			run: func(context.Context) error {
+				if why := sink.Stats().Stopped; why != "" {
+					return errors.New(why)
+				}
+				return nil
+			},
 		})
 	}
 	if a := s.src.Assignment; a != nil {

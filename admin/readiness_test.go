@@ -68,6 +68,43 @@ func TestReadiness(t *testing.T) {
 	}
 }
 
+// TestReadinessSinkStopped: a sink that stopped on its own makes the
+// instance not ready, with why and what to do, and sets
+// payroute_sink_stopped; a running one is ready.
+func TestReadinessSinkStopped(t *testing.T) {
+	sink := &switchSink{}
+	s := startServer(t, testConfig(), Sources{Cluster: embeddedCluster(t), Sink: sink})
+	h := s.Handler()
+	var r Readiness
+	if code := getJSON(t, h, "/readyz", &r); code != http.StatusOK || !r.Ready || len(r.Checks) != 2 {
+		t.Fatalf("a running sink: want ready on kafka and analytics_sink, got %d %+v", code, r)
+	}
+	why := "analytics: payments.attempts partition 1 offset 7 has a schema this build cannot read"
+	sink.stopped.Store(&why)
+	if code := getJSON(t, h, "/readyz", &r); code != http.StatusServiceUnavailable || r.Ready {
+		t.Fatalf("a stopped sink: want 503, got %d %+v", code, r)
+	}
+	for _, c := range r.Checks {
+		if c.Name == "analytics_sink" && (c.OK || c.Error != why || !strings.Contains(c.Hint, "upgraded")) {
+			t.Errorf("analytics_sink check %+v: want the sink's reason and a hint", c)
+		}
+	}
+	if v, _ := value(scrape(t, h), "payroute_sink_stopped", nil); v != 1 {
+		t.Errorf("payroute_sink_stopped = %v, want 1", v)
+	}
+}
+
+// switchSink is a sink whose Stopped reason the test sets.
+type switchSink struct{ stopped atomic.Pointer[string] }
+
+func (s *switchSink) Stats() analytics.Stats {
+	st := analytics.Stats{Migrated: true}
+	if p := s.stopped.Load(); p != nil {
+		st.Stopped = *p
+	}
+	return st
+}
+
 // TestLag commits offsets for a group and checks the lag gauge, the JSON
 // and that a group that does not exist yet is not an error.
 func TestLag(t *testing.T) {

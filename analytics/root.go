@@ -15,8 +15,11 @@
 // part per table and per materialized view), hence large batches
 // (batch_size) bounded in time (flush_interval). Undecodable records, and
 // requests the processor would reject, are counted, logged and skipped:
-// both result topics carry only payroute's own outputs, and blocking
-// analytics on foreign data would help nobody.
+// blocking analytics on bytes nothing can read would help nobody. The
+// exception is an attempt or a result with a schema this build does not
+// know: payroute wrote it, a newer release can read it, and skipping it
+// would lose its row for good, so the sink stops there
+// (NewerRecordError).
 // Results republished for duplicate requests (producers.HeaderReplay) are
 // counted and skipped too: they copy a result already loaded, and the
 // per-minute payment counts (migration 0005) must see each result once.
@@ -196,6 +199,10 @@ func (s *Sink) Start(context.Context) error {
 		err := s.run(runCtx, flushCtx)
 		if err != nil && !errors.Is(err, context.Canceled) {
 			s.log.Error("analytics sink stopped", "err", err)
+			if runCtx.Err() == nil {
+				reason := err.Error()
+				s.stats.stopped.Store(&reason)
+			}
 		}
 		s.mu.Lock()
 		s.err = err

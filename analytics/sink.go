@@ -228,8 +228,9 @@ func (s *Sink) run(runCtx, flushCtx context.Context) error {
 		clear(recs)
 		clear(events)
 		if stop != nil {
-			// A transient decode failure outlasted the run: keep what was
-			// decoded, leave the rest for next time.
+			// A transient decode failure outlasted the run, or a record
+			// needs a newer build: load what came before it, leave it and
+			// the rest for next time.
 			if err := final(); err != nil {
 				return err
 			}
@@ -259,8 +260,9 @@ func (s *Sink) startFlush(ctx context.Context, b *batch) *flushing {
 
 // add puts a record, decoded as ev, into the batch. Undecodable records,
 // and requests the processor would reject, are skipped (and committed with
-// the batch); a transient decode failure that outlasted the run is
-// returned, and the record is not taken.
+// the batch). Two errors are returned, the record not taken, and the sink
+// stops: a transient decode failure that outlasted the run, and a
+// *NewerRecordError.
 func (s *Sink) add(b *batch, rec *kgo.Record, ev decoded) error {
 	p := partition{rec.Topic, rec.Partition}
 	s.asg.mu.Lock()
@@ -301,6 +303,8 @@ func (s *Sink) add(b *batch, rec *kgo.Record, ev decoded) error {
 				b.requests.add(&requestRow{r: e, src: src}, at)
 			}
 		}
+	case errors.As(ev.err, &de) && de.Kind == schemas.KindUnknownSchema && rec.Topic != s.topics.Requested:
+		return &NewerRecordError{Topic: rec.Topic, Partition: rec.Partition, Offset: rec.Offset, Err: de}
 	case errors.As(ev.err, &de) || errors.Is(ev.err, errNotAnalytics):
 		s.skip(rec, ev.err)
 	default:

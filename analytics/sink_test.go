@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -362,5 +363,66 @@ func TestColumnsOfSelectedRows(t *testing.T) {
 	}
 	if got := col("source_offset", nil); !reflect.DeepEqual(got, []uint64{0, 1, 2, 3, 4}) {
 		t.Errorf("source_offset = %v", got)
+	}
+}
+
+// An attempt written with a schema this build does not know (a newer
+// release's, in registry-less mode) stops the sink at that record: what came
+// before it is loaded, it and what follows are not, and nothing is skipped:
+// a restarted sink of the same build stops at the same record. A request
+// with an unknown schema is still skipped: upstream services write that
+// topic.
+func TestSinkStopsAtANewerSchema(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig(t)
+	cfg.FlushInterval = 50 * time.Millisecond
+	e := newEnv(t)
+	c := openTest(t, cfg)
+	topics := e.cluster.Topics()
+	newer := func(topic, key string) *kgo.Record {
+		// Confluent framing naming schema id 99, which no release of this
+		// build wrote.
+		return &kgo.Record{Topic: topic, Key: []byte(key), Value: []byte{0, 0, 0, 0, 99, 2, 'x'}}
+	}
+	attempts, _, events := dataset("m-1", "old", 5, base)
+	events = append(events, newer(topics.Requested, "req-newer"))
+	e.publish(t, events...)
+	s := e.startSink(t, cfg)
+	waitFor(t, 30*time.Second, "the records before the newer one committed", func() bool {
+		return s.Stats().Committed == int64(len(events))
+	})
+	if st := s.Stats(); st.Skipped != 1 || st.Stopped != "" {
+		t.Fatalf("a request with an unknown schema: stats %+v, want it skipped and the sink running", st)
+	}
+
+	after, _, _ := dataset("m-1", "new", 1, base.Add(time.Hour))
+	recs := e.producer.ProduceSync(context.Background(), newer(topics.Attempts, after[0].PaymentID))
+	if err := recs.FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	at := recs[0].Record
+	e.publish(t, after[0]) // same key: after it, on the same partition
+	waitFor(t, 30*time.Second, "the sink to stop", func() bool { return s.Stats().Stopped != "" })
+	want := fmt.Sprintf("%s partition %d offset %d has a schema this build cannot read", topics.Attempts, at.Partition, at.Offset)
+	if why := s.Stats().Stopped; !strings.Contains(why, want) || !strings.Contains(why, "upgrade this instance") {
+		t.Fatalf("stopped because %q, want it to say %q and what to do", why, want)
+	}
+	var newerErr *NewerRecordError
+	if err := stopSink(s); !errors.As(err, &newerErr) || newerErr.Offset != at.Offset {
+		t.Fatalf("Stop() = %v, want the *NewerRecordError of offset %d", err, at.Offset)
+	}
+	if n := count(t, c, "SELECT count() FROM "+c.table("attempts")); n != uint64(len(attempts)) {
+		t.Fatalf("%d attempts loaded, want the %d before the newer record", n, len(attempts))
+	}
+
+	// The same build again: it stops at the same record, and still has not
+	// loaded the attempt after it.
+	again := e.startSink(t, cfg)
+	waitFor(t, 30*time.Second, "the restarted sink to stop", func() bool { return again.Stats().Stopped != "" })
+	if why := again.Stats().Stopped; !strings.Contains(why, want) {
+		t.Fatalf("restarted sink stopped because %q, want %q", why, want)
+	}
+	if n := count(t, c, "SELECT count() FROM "+c.table("attempts")+" WHERE payment_id = ?", after[0].PaymentID); n != 0 {
+		t.Fatalf("the attempt after the newer record was loaded (%d rows): the newer record was skipped", n)
 	}
 }

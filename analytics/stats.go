@@ -36,6 +36,11 @@ type Stats struct {
 	CommitErrors int64
 	// Migrated is true once the schema is in place and loading has begun.
 	Migrated bool
+	// Stopped is why the sink stopped on its own, not asked to (a
+	// *NewerRecordError, or a decode failure that outlasted its retries);
+	// empty while it runs and after Stop. Nothing is loaded on this
+	// instance after that until it is restarted.
+	Stopped string
 }
 
 type counters struct {
@@ -43,6 +48,7 @@ type counters struct {
 	skipped, invalid, replays, duplicates            atomic.Int64
 	insertErrors, commitErrors                       atomic.Int64
 	migrated                                         atomic.Bool
+	stopped                                          atomic.Pointer[string]
 }
 
 func (c *counters) snapshot() Stats {
@@ -59,5 +65,13 @@ func (c *counters) snapshot() Stats {
 		InsertErrors:     c.insertErrors.Load(),
 		CommitErrors:     c.commitErrors.Load(),
 		Migrated:         c.migrated.Load(),
+		Stopped:          c.stoppedReason(),
 	}
+}
+
+func (c *counters) stoppedReason() string {
+	if p := c.stopped.Load(); p != nil {
+		return *p
+	}
+	return ""
 }

@@ -48,9 +48,10 @@
 // fixed ids pin the schemas, so a changed schema needs a new id and this
 // package must keep decoding the old one (retired/<id>.json). Readers of an
 // earlier release do not know the new id, so upgrade the instances that run
-// the analytics sink before (or with) the ones that write the event: a
-// sink that meets an id it does not know skips the record, counted in
-// payroute_sink_records_skipped_total.
+// the analytics sink before (or with) the ones that write the event: a sink
+// that meets an attempt or a result with an id it does not know stops at
+// that record rather than lose its row (analytics.NewerRecordError), and
+// one with a request skips it, as the processor parks it.
 //
 // Named types (PaymentMethod, Candidate, AttemptSummary, the enums, ...) are
 // written once in the .avsc files and referenced by full name elsewhere; the
