@@ -36,6 +36,9 @@ type assignment struct {
 	// cancel aborts the insert in flight; inflight are its partitions.
 	cancel   context.CancelFunc
 	inflight map[partition]bool
+	// diverged is set when an assigned partition ends before what
+	// ClickHouse holds of it; the sink then stops.
+	diverged *DivergedError
 	// behind are partitions assigned with a Kafka commit behind what
 	// ClickHouse holds, and the offset to commit (a crash came between an
 	// insert and its commit): committed by the loading goroutine, so that
@@ -58,7 +61,9 @@ type behindCommit struct {
 // commit, and ClickHouse is what must not get the rows twice. When the
 // committed offset is further (records after the last row were skipped as
 // undecodable), it is kept. ClickHouse being down blocks here, retrying,
-// until it answers or the group session ends; fetching waits meanwhile.
+// until it answers or the group session ends; fetching waits meanwhile. A
+// partition that ends before what ClickHouse holds of it stops the sink
+// (DivergedError).
 func (s *Sink) adjust(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
 	// The inserts running now are the ones that may carry these
 	// partitions; inserts starting later are other owners' (of other
@@ -66,7 +71,14 @@ func (s *Sink) adjust(ctx context.Context, offsets map[string]map[int32]kgo.Offs
 	// coming.
 	var held map[partition]int64
 	var running []string
+	var div *DivergedError
 	listed := false
+	assigned := map[string][]int32{}
+	for topic, parts := range offsets {
+		for id := range parts {
+			assigned[topic] = append(assigned[topic], id)
+		}
+	}
 	err := s.retry(ctx, "read loaded offsets", func() error {
 		if !listed {
 			var err error
@@ -79,7 +91,10 @@ func (s *Sink) adjust(ctx context.Context, offsets map[string]map[int32]kgo.Offs
 			return err
 		}
 		var err error
-		held, err = loadedOffsets(ctx, s.conn)
+		if held, err = loadedOffsets(ctx, s.conn); err != nil {
+			return err
+		}
+		div, err = diverged(ctx, s.admin, assigned, held)
 		return err
 	})
 	if err != nil {
@@ -87,6 +102,11 @@ func (s *Sink) adjust(ctx context.Context, offsets map[string]map[int32]kgo.Offs
 	}
 	s.asg.mu.Lock()
 	defer s.asg.mu.Unlock()
+	if div != nil && s.asg.diverged == nil {
+		// The loading goroutine stops at its next poll, before taking any
+		// record: nothing of this assignment is loaded.
+		s.asg.diverged = div
+	}
 	for topic, parts := range offsets {
 		for id, committed := range parts {
 			p := partition{topic, id}

@@ -19,6 +19,8 @@ var Module = fx.Module("analytics",
 		if err != nil {
 			return nil, err
 		}
+		// The application's embedded broker starts with it, empty.
+		s.forgetAtStart = cluster.Embedded()
 		lc.Append(fx.Hook{OnStart: s.Start, OnStop: s.Stop})
 		return s, nil
 	}),

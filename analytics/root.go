@@ -50,7 +50,13 @@
 //     for every sink insert into the database still executing on the server
 //     (each carries a query id starting "payroute-sink:<database>:"; a dead
 //     predecessor's last insert may still be running), reads
-//     ingest_offsets, and starts each partition right after it.
+//     ingest_offsets, and starts each partition right after it. A
+//     partition that ends at or before that offset is not the one that was
+//     loaded (a topic deleted and created again under its name, records
+//     lost by the brokers): the sink stops (DivergedError) rather than skip
+//     its records, until ForgetTopic says it is new. The application's
+//     embedded broker starts empty with every run, so its sink forgets its
+//     topics at start.
 //   - After a failed insert it waits for that insert to leave
 //     system.processes, re-reads ingest_offsets, and sends only the rows
 //     still missing: an insert whose answer was lost may well be applied.
@@ -107,6 +113,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/payroute/payroute/kafka"
@@ -131,6 +138,14 @@ type Sink struct {
 
 	// Retry schedule of ClickHouse round trips; tests shorten it.
 	retryInitial, retryMax time.Duration
+	// forgetAtStart is set by Module when the brokers are the embedded
+	// broker of this same application, which starts empty (forgetEmbedded).
+	// Not from Cluster.Embedded alone: a test's embedded broker outlives
+	// the sinks it restarts.
+	forgetAtStart bool
+	// admin reads end offsets for the divergence check; set by run before
+	// the group client exists.
+	admin *kadm.Client
 	// clientOpts are added to the Kafka client's options (tests shorten
 	// the group session).
 	clientOpts []kgo.Opt

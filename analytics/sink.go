@@ -9,6 +9,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/cenkalti/backoff/v4"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/payroute/payroute/producers"
@@ -102,6 +103,11 @@ func (s *Sink) run(runCtx, flushCtx context.Context) error {
 	if err := s.retry(runCtx, "migrate", func() error { return Migrate(runCtx, s.conn) }); err != nil {
 		return err
 	}
+	if s.forgetAtStart {
+		if err := s.forgetEmbedded(runCtx); err != nil {
+			return err
+		}
+	}
 	s.stats.migrated.Store(true)
 	s.log.Info("analytics schema ready", "database", s.conn.Database)
 
@@ -119,6 +125,14 @@ func (s *Sink) run(runCtx, flushCtx context.Context) error {
 		kgo.OnPartitionsRevoked(s.revoke),
 		kgo.OnPartitionsLost(s.revoke),
 	}
+	// The admin client reads partitions' end offsets at each assignment;
+	// it exists before the group client, whose assignments use it.
+	adminClient, err := s.cluster.NewClient()
+	if err != nil {
+		return fmt.Errorf("analytics kafka client: %w", err)
+	}
+	defer adminClient.Close()
+	s.admin = kadm.NewClient(adminClient)
 	client, err := s.cluster.NewClient(append(opts, s.clientOpts...)...)
 	if err != nil {
 		return fmt.Errorf("analytics kafka client: %w", err)
@@ -215,6 +229,15 @@ func (s *Sink) run(runCtx, flushCtx context.Context) error {
 				s.log.Warn("analytics fetch error", "topic", topic, "partition", partition, "err", err)
 			}
 		})
+		if div := s.divergedPartition(); div != nil {
+			// Before taking any record of this poll: the diverged
+			// partition's records are not loaded, nor, to keep it simple,
+			// the others' (delivered again to their next owner).
+			if err := final(); err != nil {
+				return err
+			}
+			return div
+		}
 		recs = recs[:0]
 		fetches.EachRecord(func(rec *kgo.Record) { recs = append(recs, rec) })
 		events = s.decodeAll(runCtx, recs, events)

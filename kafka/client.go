@@ -18,6 +18,7 @@ type Cluster struct {
 	cfg      Configuration
 	seeds    []string
 	security []kgo.Opt // TLS and SASL, see Configuration.securityOpts
+	embedded bool
 
 	hooksMu sync.Mutex
 	hooks   []func() []kgo.Hook // see AddClientHooks
@@ -39,8 +40,13 @@ func NewCluster(cfg Configuration, embedded *Embedded) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Cluster{cfg: cfg, seeds: seeds, security: security}, nil
+	return &Cluster{cfg: cfg, seeds: seeds, security: security, embedded: len(cfg.Brokers) == 0}, nil
 }
+
+// Embedded is true when the brokers are an embedded broker (no brokers
+// configured): in memory, so its topics start empty, at offset 0, when it
+// starts.
+func (c *Cluster) Embedded() bool { return c.embedded }
 
 // Seeds are the seed broker addresses.
 func (c *Cluster) Seeds() []string { return c.seeds }
