@@ -1,9 +1,12 @@
 package main
 
 import (
+	"log/slog"
 	"os"
 
 	"go.uber.org/fx"
+
+	"github.com/payroute/payroute/router"
 )
 
 func runCommand(args []string) error {
@@ -18,7 +21,16 @@ func runCommand(args []string) error {
 	}
 	log := cfg.Log.NewLogger(os.Stderr)
 	applyMemoryLimit(cfg.Memory, log)
-	app := fx.New(appOptions(cfg, log)...)
+	var extra []fx.Option
+	if *path != "" {
+		// SIGHUP applies the file's routing section again (a new version)
+		// without a restart.
+		extra = append(extra, fx.Invoke(func(lc fx.Lifecycle, h *router.Holder, log *slog.Logger) {
+			rl := router.NewReloader(h, *path, log.With("component", "router"))
+			lc.Append(fx.Hook{OnStart: rl.Start, OnStop: rl.Stop})
+		}))
+	}
+	app := fx.New(appOptions(cfg, log, extra...)...)
 	if err := app.Err(); err != nil {
 		return err
 	}
