@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -456,6 +457,35 @@ func TestInDoubtIsResolvedAtTheSamePSP(t *testing.T) {
 	if a.Outcome != schemas.OutcomeApproved || a.Inquiries < 1 || a.InDoubtMs < 0 || a.InDoubtMs > a.FinishedAtMs-a.StartedAtMs {
 		t.Fatalf("attempt %s, %d inquiries, in doubt %d ms of %d ms: want APPROVED after at least one inquiry, in doubt for part of the attempt",
 			a.Outcome, a.Inquiries, a.InDoubtMs, a.FinishedAtMs-a.StartedAtMs)
+	}
+}
+
+// TestUnprocessedTimeoutFailsOver is Orchestra's "network timeout" trigger:
+// the first PSP never answers and never processed the request, so the
+// status inquiry finds nothing, the attempt is settled as a PSP error, and
+// the payment fails over to the next PSP, approved once.
+func TestUnprocessedTimeoutFailsOver(t *testing.T) {
+	s := newStack(t, nil)
+	s.publish(t, s.request(t, payment("p-lost", simulator.LostAt("psp-a"), "psp-a", "psp-b")))
+	res := s.results(t, 1)["p-lost"]
+	if res.Status != schemas.StatusApproved || res.PSP != "psp-b" || !slices.Equal(pathPSPs(res), []string{"psp-a", "psp-b"}) {
+		t.Fatalf("result %s at %s path %v, want APPROVED at psp-b after psp-a", res.Status, res.PSP, pathPSPs(res))
+	}
+	if n := s.sim.Approvals("p-lost"); n != 1 {
+		t.Fatalf("simulator approvals %d, want 1", n)
+	}
+	var first schemas.AttemptRecorded
+	for _, rec := range s.readTopic(t, s.cluster.Topics().Attempts, 2) {
+		var a schemas.AttemptRecorded
+		if err := s.serde.Decode(rec.Value, &a); err != nil {
+			t.Fatal(err)
+		}
+		if a.PSP == "psp-a" {
+			first = a
+		}
+	}
+	if first.Class != schemas.ClassPSPError || first.Inquiries < 1 || first.InDoubtMs <= 0 {
+		t.Fatalf("psp-a attempt: class %s after %d inquiries, in doubt %d ms; want a PSP error found by an inquiry", first.Class, first.Inquiries, first.InDoubtMs)
 	}
 }
 

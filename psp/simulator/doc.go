@@ -69,7 +69,9 @@
 //     recorded (an approving token is approved), then held until the client
 //     gives up, the server stops, or max_hold (default 30s) passes. This is
 //     what makes in_doubt real: the client never saw the answer, the status
-//     inquiry finds it.
+//     inquiry finds it. tok_lost_at_<psp> is the other timeout: held the
+//     same way but never processed (the inquiry finds nothing), answered 504
+//     gateway_timeout if the client waits out max_hold.
 //
 // The simulator never processes a request it answers with a non-200 status.
 //
@@ -116,6 +118,8 @@
 //	tok_timeout             approved and recorded, then held past the client timeout         in_doubt
 //	tok_malformed           200 with a truncated JSON body, not processed                    psp_error
 //	tok_fail_at_<psp>       503 at PSP <psp>, approved at every other PSP                    psp_error / -
+//	tok_lost_at_<psp>       held past the client timeout at <psp>, never processed;          in_doubt, then
+//	                        approved at every other PSP                                      psp_error / -
 //	tok_decline_<code>      200 declined with PSP code <code> ([a-z0-9_]+)                   per DeclineCodes
 //	tok_issuer_<nn>         200 declined issuer_declined, issuer_code <nn>                   per IssuerCodes
 //	tok_advice_<nn>         200 declined card_declined, issuer_code 05, advice_code <nn>     per AdviceCodes

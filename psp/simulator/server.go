@@ -602,6 +602,13 @@ func (s *Server) process(p *pspState, req PaymentRequest) plan {
 		case effTimeout:
 			hold = true
 			tok = tokenResult{effect: effApprove}
+		case effLost:
+			// Nothing is recorded: a status inquiry finds nothing, and a
+			// client that waits out max_hold gets a 504, never processed.
+			pl := s.errorPlan(p, http.StatusGatewayTimeout, lat)
+			p.stats.Timeouts++
+			pl.hold = true
+			return pl
 		}
 		if drawn != nil && tok.effect == effApprove && (req.Operation == schemas.OpAuthorize || req.Operation == schemas.OpCharge) {
 			tok = *drawn

@@ -107,6 +107,38 @@ func testTimeoutTokenIsInDoubtAndStatusFindsApproval(t *testing.T, via via) {
 	}
 }
 
+func TestLostTokenIsInDoubtAndStatusFindsNothing(t *testing.T) {
+	forEachTransport(t, testLostTokenIsInDoubtAndStatusFindsNothing)
+}
+
+func testLostTokenIsInDoubtAndStatusFindsNothing(t *testing.T, via via) {
+	s := startServer(t, map[string]Profile{"psp-a": {}, "psp-b": {}})
+	c := via.connector(t, s, "psp-a", 150*time.Millisecond)
+	req := authorize("pay-lost", "psp-a", LostAt("psp-a"))
+	out := c.Attempt(context.Background(), req)
+	if out.Class != schemas.ClassInDoubt || out.Outcome != schemas.OutcomeError {
+		t.Fatalf("got %s/%s (%s), want ERROR/in_doubt", out.Outcome, out.Class, out.Message)
+	}
+	st, err := c.Status(context.Background(), req)
+	if err != nil {
+		t.Fatalf("Status: %v", err)
+	}
+	if st.Found {
+		t.Fatalf("Status = %+v, want nothing found: the request was never processed", st)
+	}
+	if n := s.Approvals("pay-lost"); n != 0 {
+		t.Fatalf("approvals = %d, want 0", n)
+	}
+	if got := s.Stats()["psp-a"].Timeouts; got != 1 {
+		t.Errorf("Timeouts = %d, want 1", got)
+	}
+	// Elsewhere the token approves.
+	b := via.connector(t, s, "psp-b", time.Second)
+	if out := b.Attempt(context.Background(), authorize("pay-lost", "psp-b", LostAt("psp-a"))); out.Outcome != schemas.OutcomeApproved {
+		t.Fatalf("at psp-b: %s/%s, want approved", out.Outcome, out.Class)
+	}
+}
+
 func TestTimeoutRateIsInDoubt(t *testing.T) { forEachTransport(t, testTimeoutRateIsInDoubt) }
 
 func testTimeoutRateIsInDoubt(t *testing.T, via via) {

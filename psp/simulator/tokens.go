@@ -23,6 +23,10 @@ const (
 
 	// TokenFailAtPrefix + "<psp>" answers 503 at that PSP and approves elsewhere.
 	TokenFailAtPrefix = "tok_fail_at_"
+	// TokenLostAtPrefix + "<psp>" is held past the client timeout at that
+	// PSP and never processed (the request lost on the way in: the status
+	// inquiry finds nothing), and approves elsewhere.
+	TokenLostAtPrefix = "tok_lost_at_"
 	// TokenDeclinePrefix + "<code>" declines with PSP code <code> ([a-z0-9_]+), no issuer code.
 	TokenDeclinePrefix = "tok_decline_"
 	// TokenIssuerPrefix + "<nn>" declines with PSP code "issuer_declined" (not in
@@ -35,6 +39,9 @@ const (
 
 // FailAt is the token that fails with 503 at psp only.
 func FailAt(psp string) string { return TokenFailAtPrefix + psp }
+
+// LostAt is the token that times out unprocessed at psp only.
+func LostAt(psp string) string { return TokenLostAtPrefix + psp }
 
 // DeclineWith is the token that declines with the given PSP code.
 func DeclineWith(code string) string { return TokenDeclinePrefix + code }
@@ -54,6 +61,7 @@ const (
 	effInternal
 	effRateLimit
 	effTimeout
+	effLost
 	effMalformed
 )
 
@@ -90,6 +98,12 @@ func tokenBehaviour(token, pspName string, op schemas.Operation) tokenResult {
 	if rest, ok := strings.CutPrefix(token, TokenFailAtPrefix); ok {
 		if rest == pspName {
 			return tokenResult{effect: effUnavailable}
+		}
+		return tokenResult{effect: effApprove}
+	}
+	if rest, ok := strings.CutPrefix(token, TokenLostAtPrefix); ok {
+		if rest == pspName {
+			return tokenResult{effect: effLost}
 		}
 		return tokenResult{effect: effApprove}
 	}
