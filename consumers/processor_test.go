@@ -518,7 +518,11 @@ func TestTraceContextFollowsThePayment(t *testing.T) {
 	s.publish(t, rec)
 	s.results(t, 1)
 	for _, topic := range []string{s.cluster.Topics().Results, s.cluster.Topics().Attempts, s.cluster.Topics().Retry[2]} {
-		for _, r := range s.readTopicNow(t, topic) {
+		recs := s.readTopicNow(t, topic)
+		if len(recs) == 0 {
+			t.Errorf("%s has no record of the payment: nothing to check the trace on", topic)
+		}
+		for _, r := range recs {
 			got := producers.HeaderValue(r, "traceparent")
 			if len(got) < 36 || got[3:35] != traceparent[3:35] {
 				t.Errorf("%s record %q has traceparent %q, want trace %s", topic, r.Key, got, traceparent[3:35])
