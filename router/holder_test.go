@@ -153,21 +153,7 @@ func TestHolderConcurrent(t *testing.T) {
 // TestHolderReload reloads the router section of a configuration file.
 func TestHolderReload(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "payroute.yaml")
-	write := func(version, psp string) {
-		t.Helper()
-		doc := fmt.Sprintf(`kafka: {partitions: 3}   # other sections are left to the start-up loader
-router:
-  version: %s
-  default_route: main
-  routes:
-    main: [{psp: %s}]
-psps:
-  accounts: {}
-`, version, psp)
-		if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	write := func(version, psp string) { t.Helper(); writeRouting(t, path, version, psp) }
 	write("v1", "psp-a")
 	cfg, err := router.LoadFile(path, nil)
 	if err != nil {
@@ -195,5 +181,23 @@ psps:
 	}
 	if err := h.Reload(filepath.Join(t.TempDir(), "missing.yaml")); err == nil {
 		t.Fatal("Reload(missing file) succeeded")
+	}
+}
+
+// writeRouting writes a payroute configuration file at path whose routing
+// is version, sending every payment to psp.
+func writeRouting(t *testing.T, path, version, psp string) {
+	t.Helper()
+	doc := fmt.Sprintf(`kafka: {partitions: 3}   # other sections are left to the start-up loader
+router:
+  version: %s
+  default_route: main
+  routes:
+    main: [{psp: %s}]
+psps:
+  accounts: {}
+`, version, psp)
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
