@@ -154,16 +154,7 @@ func TestHolderConcurrent(t *testing.T) {
 func TestHolderReload(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "payroute.yaml")
 	write := func(version, psp string) { t.Helper(); writeRouting(t, path, version, psp) }
-	write("v1", "psp-a")
-	cfg, err := router.LoadFile(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := router.New(cfg, knownPSPs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := router.NewHolder(r)
+	h := holderFromFile(t, path, "v1", "psp-a")
 	write("v2", "psp-b")
 	if err := h.Reload(path); err != nil {
 		t.Fatalf("Reload: %v", err)
@@ -172,7 +163,7 @@ func TestHolderReload(t *testing.T) {
 		t.Fatalf("after reload: %+v", d)
 	}
 	write("v3", "worldpay")
-	err = h.Reload(path)
+	err := h.Reload(path)
 	if err == nil || !strings.HasPrefix(err.Error(), path+`:6: router.routes.main[0].psp: unknown PSP "worldpay"`) {
 		t.Fatalf("Reload(bad) = %v", err)
 	}
@@ -200,4 +191,20 @@ psps:
 	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// holderFromFile writes a configuration file at path (writeRouting) and
+// returns a Holder started from it, as payroute run starts one.
+func holderFromFile(t *testing.T, path, version, psp string) *router.Holder {
+	t.Helper()
+	writeRouting(t, path, version, psp)
+	cfg, err := router.LoadFile(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := router.New(cfg, knownPSPs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return router.NewHolder(r)
 }

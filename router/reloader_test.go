@@ -17,16 +17,7 @@ import (
 // file with a problem leaves the current version in force.
 func TestReloaderOnSIGHUP(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "payroute.yaml")
-	writeRouting(t, path, "v1", "psp-a")
-	cfg, err := router.LoadFile(path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := router.New(cfg, knownPSPs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := router.NewHolder(r)
+	h := holderFromFile(t, path, "v1", "psp-a")
 	rl := router.NewReloader(h, path, slog.New(slog.DiscardHandler))
 	if err := rl.Start(context.Background()); err != nil {
 		t.Fatal(err)
