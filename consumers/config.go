@@ -49,6 +49,19 @@ type Configuration struct {
 	// payment. 0 waits for ever. A change applies to the payments already
 	// waiting, counted from when they started waiting.
 	ActionTimeout time.Duration `yaml:"action_timeout"`
+	// RecurringHold says when a recurring payment (PaymentRequested.recurring:
+	// a renewal, not the signup) is held, neither attempted nor failed, until
+	// a PSP recovers; held payments are released oldest first.
+	//
+	// "all_down" (the default) holds it while every one of its candidates is
+	// down, and otherwise fails it over like any payment: renewals keep
+	// flowing through the backup. "primary" is Recurly's gateway failover:
+	// renewals are never failed over to the backup; one is held while its
+	// primary (the first candidate as routed) is down and released to the
+	// primary when it is healthy again. One-time payments and signups fail
+	// over in both modes. A recurring payment with a provider override
+	// (Recurly's gateway_code) is held while that PSP is down, in both.
+	RecurringHold string `yaml:"recurring_hold"`
 	// MaxInFlight bounds the PSP calls under way at once on this instance,
 	// all PSPs together. The processor admits as many payments again ahead
 	// of them, their calls waiting for a slot, so that a call that ends is
@@ -95,6 +108,12 @@ type Configuration struct {
 	InDoubtInitialInterval time.Duration `yaml:"in_doubt_initial_interval"`
 }
 
+// The values of Configuration.RecurringHold.
+const (
+	RecurringHoldAllDown = "all_down"
+	RecurringHoldPrimary = "primary"
+)
+
 // DefaultConfiguration suits the embedded setup and most deployments.
 func DefaultConfiguration() Configuration {
 	return Configuration{
@@ -103,6 +122,7 @@ func DefaultConfiguration() Configuration {
 		StateRetention:         7 * 24 * time.Hour,
 		ApprovalRetention:      180 * 24 * time.Hour,
 		ActionTimeout:          24 * time.Hour,
+		RecurringHold:          RecurringHoldAllDown,
 		MaxPollRecords:         500,
 		FetchMaxBytes:          4 << 20,
 		MaxInFlight:            1000,
@@ -123,6 +143,9 @@ func (c Configuration) Validate() error {
 	}
 	if c.MaxInFlight <= 0 {
 		errs = append(errs, config.Errorf("max_in_flight", "must be > 0"))
+	}
+	if c.RecurringHold != RecurringHoldAllDown && c.RecurringHold != RecurringHoldPrimary {
+		errs = append(errs, config.Errorf("recurring_hold", "must be %q or %q, got %q", RecurringHoldAllDown, RecurringHoldPrimary, c.RecurringHold))
 	}
 	if c.MaxInFlightPerPSP <= 0 || c.MaxInFlightPerPSP > c.MaxInFlight {
 		errs = append(errs, config.Errorf("max_in_flight_per_psp", "must be within [1, max_in_flight]"))

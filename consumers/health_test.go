@@ -3,6 +3,8 @@ package consumers_test
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -99,6 +101,107 @@ func TestRecurringPaymentsAreHeldWhileAllPSPsAreDown(t *testing.T) {
 		if r := results[fmt.Sprintf("recurring-%d", i)]; r.Status != schemas.StatusApproved {
 			t.Errorf("recurring-%d: %s after release, want APPROVED", i, r.Status)
 		}
+	}
+}
+
+// pspHealth is a health view where named PSPs are down: those go last in
+// the order, and a list is all down when every PSP in it is.
+type pspHealth struct {
+	mu   sync.Mutex
+	down map[string]bool
+}
+
+func (h *pspHealth) setDown(psp string, down bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.down[psp] = down
+}
+
+func (h *pspHealth) isDown(psp string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.down[psp]
+}
+
+func (h *pspHealth) Order(c []schemas.Candidate, _, _, _ string) []schemas.Candidate {
+	out := slices.Clone(c)
+	slices.SortStableFunc(out, func(a, b schemas.Candidate) int {
+		switch da, db := h.isDown(a.PSP), h.isDown(b.PSP); {
+		case da && !db:
+			return 1
+		case db && !da:
+			return -1
+		}
+		return 0
+	})
+	return out
+}
+func (h *pspHealth) Observe(health.Observation) {}
+func (h *pspHealth) AllDown(c []schemas.Candidate, cur, network string) bool {
+	return !h.Available(c, cur, network)
+}
+func (h *pspHealth) Available(c []schemas.Candidate, _, _ string) bool {
+	for _, x := range c {
+		if !h.isDown(x.PSP) {
+			return true
+		}
+	}
+	return len(c) == 0
+}
+func (h *pspHealth) Recovered() <-chan struct{} { return nil }
+
+// TestRecurringWaitsForItsPrimary is Recurly's gateway failover
+// (recurring_hold: primary): while the primary is down, a one-time payment
+// fails over to the backup, a renewal is held, and it is released to the
+// primary once that recovers. A renewal with a provider override
+// (gateway_code) waits for its PSP in either mode; under the default mode a
+// renewal fails over like any payment.
+func TestRecurringWaitsForItsPrimary(t *testing.T) {
+	for _, mode := range []string{consumers.RecurringHoldPrimary, consumers.RecurringHoldAllDown} {
+		t.Run(mode, func(t *testing.T) {
+			s := newStackWith(t, stackOptions{noStart: true})
+			h := &pspHealth{down: map[string]bool{"psp-a": true}}
+			proc := s.startProcessorWith(t, func(c *consumers.Configuration) { c.RecurringHold = mode },
+				func(p *consumers.Processor) { p.SetHealth(h) })
+			renewal := payment("renewal", "tok_approve", "psp-a", "psp-b")
+			renewal.Recurring = true
+			pinned := payment("pinned", "tok_approve")
+			pinned.Recurring = true
+			pinned.Routing.ProviderOverride = "psp-a"
+			s.publish(t, s.request(t, renewal), s.request(t, pinned), s.request(t, payment("one-time", "tok_approve", "psp-a", "psp-b")))
+
+			wantHeld, first := 2, 2 // held: both renewals; results: one-time, and renewal at psp-b
+			if mode == consumers.RecurringHoldAllDown {
+				wantHeld = 1
+			} else {
+				first = 1
+			}
+			results := s.results(t, first)
+			if r := results["one-time"]; r.Status != schemas.StatusApproved || r.PSP != "psp-b" {
+				t.Fatalf("one-time payment %s at %s, want APPROVED at the backup psp-b", r.Status, r.PSP)
+			}
+			waitFor(t, "held renewals", func() bool { return proc.Stats().Held() == int64(wantHeld) })
+			if mode == consumers.RecurringHoldAllDown {
+				if r := results["renewal"]; r.Status != schemas.StatusApproved || r.PSP != "psp-b" {
+					t.Fatalf("all_down: renewal %s at %s, want failed over to psp-b", r.Status, r.PSP)
+				}
+			}
+			if n := s.sim.Approvals("pinned") + s.sim.Approvals("renewal"); mode == consumers.RecurringHoldPrimary && n != 0 {
+				t.Fatalf("a held renewal was attempted (%d approvals)", n)
+			}
+
+			h.setDown("psp-a", false)
+			results = s.results(t, 3)
+			for _, id := range []string{"renewal", "pinned"} {
+				want := "psp-a"
+				if id == "renewal" && mode == consumers.RecurringHoldAllDown {
+					want = "psp-b"
+				}
+				if r := results[id]; r.Status != schemas.StatusApproved || r.PSP != want || len(r.Path) != 1 {
+					t.Errorf("%s: %s at %s after %d attempts, want APPROVED at %s at once", id, r.Status, r.PSP, len(r.Path), want)
+				}
+			}
+		})
 	}
 }
 
