@@ -318,6 +318,9 @@ func fill(res *schemas.PaymentResult, last *psp.Outcome) {
 	res.PSPReference = last.Reference
 	res.Class = last.Class
 	res.PSPCode = last.PSPCode
+	if res.Status == schemas.StatusActionRequired {
+		res.ActionURL = last.ActionURL
+	}
 	if res.Status == schemas.StatusDeclined && last.Class == schemas.ClassSoftDecline {
 		res.RetryAfterMs = last.RetryAfter.Milliseconds()
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -176,6 +177,51 @@ func TestCustomerActions(t *testing.T) {
 	}
 	if n := s.sim.Approvals("p-retry"); n != 1 {
 		t.Errorf("p-retry approvals %d, want 1", n)
+	}
+}
+
+// TestThreeDSChallengeThenApproval is PortOne's "happy scenario with 3DS":
+// the PSP asks for a 3-D Secure challenge, the payment is ACTION_REQUIRED
+// with the PSP's action_url (not failed over: the customer, not the PSP,
+// must act), the customer completes the challenge there, and the merchant's
+// RETRY attempts the same PSP again, which approves, once.
+func TestThreeDSChallengeThenApproval(t *testing.T) {
+	s := newStack(t, nil)
+	s.publish(t, s.request(t, payment("p-3ds", simulator.Token3DS, "psp-a", "psp-b")))
+	var challenge schemas.PaymentResult
+	waitFor(t, "the ACTION_REQUIRED result", func() bool {
+		_, interim := s.resultsAndReplays(t, 0)
+		for _, r := range interim {
+			if r.PaymentID == "p-3ds" && r.Status == schemas.StatusActionRequired {
+				challenge = r
+				return true
+			}
+		}
+		return false
+	})
+	if challenge.PSP != "psp-a" || challenge.Class != schemas.ClassCustomerError || !strings.Contains(challenge.ActionURL, "/sim/psp-a/3ds/p-3ds") {
+		t.Fatalf("ACTION_REQUIRED at %s, class %s, action_url %q: want psp-a's challenge URL", challenge.PSP, challenge.Class, challenge.ActionURL)
+	}
+	// The customer completes the challenge at the PSP.
+	resp, err := http.Post(challenge.ActionURL, "application/x-www-form-urlencoded", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("completing the challenge: HTTP %d", resp.StatusCode)
+	}
+	b, err := s.serde.Encode(&schemas.CustomerAction{PaymentID: "p-3ds", Action: schemas.ActionRetry, RequestedAtMs: time.Now().UnixMilli()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.publish(t, &kgo.Record{Topic: s.cluster.Topics().Actions, Key: []byte("p-3ds"), Value: b})
+	res := s.results(t, 1)["p-3ds"]
+	if res.Status != schemas.StatusApproved || res.ActionURL != "" || !equal(pathPSPs(res), []string{"psp-a", "psp-a"}) {
+		t.Fatalf("after the challenge: %s via %v (action_url %q), want APPROVED via psp-a twice", res.Status, pathPSPs(res), res.ActionURL)
+	}
+	if n := s.sim.Approvals("p-3ds"); n != 1 {
+		t.Fatalf("approvals %d, want 1", n)
 	}
 }
 

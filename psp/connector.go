@@ -54,6 +54,10 @@ type Outcome struct {
 	IssuerCode string
 	Message    string
 	Reference  string // the PSP's transaction reference
+	// ActionURL is, for a customer_error the customer can resolve (a 3-D
+	// Secure challenge), where they do it; the ACTION_REQUIRED result
+	// carries it. Empty otherwise.
+	ActionURL string
 	// RetryAfter is the PSP's or network's advice for soft declines and rate limits.
 	RetryAfter time.Duration
 	Latency    time.Duration

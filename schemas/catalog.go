@@ -22,14 +22,15 @@ import (
 // ...) and the old one keeps decoding the old layout.
 //
 // Retired ids are decoded, never written (retiredSchemas): 3 is
-// AttemptRecorded before it had inquiries and in_doubt_ms, now 7.
+// AttemptRecorded before it had inquiries and in_doubt_ms, now 7; 4 is
+// PaymentResult before it had action_url, now 8.
 const (
 	SchemaIDPaymentRequested = 1
 	SchemaIDAttemptFailed    = 2
-	SchemaIDPaymentResult    = 4
 	SchemaIDCustomerAction   = 5
 	SchemaIDPspHealthChanged = 6
 	SchemaIDAttemptRecorded  = 7
+	SchemaIDPaymentResult    = 8
 )
 
 // retiredFiles are the schema texts retired ids meant, one file per id

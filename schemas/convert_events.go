@@ -160,6 +160,7 @@ func paymentResultToNative(p *PaymentResult) map[string]any {
 		"rule_id":         p.RuleID,
 		"requested_at_ms": p.RequestedAtMs,
 		"completed_at_ms": p.CompletedAtMs,
+		"action_url":      p.ActionURL,
 	}
 }
 
@@ -184,6 +185,7 @@ func paymentResultFromNative(r nativeReader) PaymentResult {
 		RuleID:        r.str("rule_id"),
 		RequestedAtMs: r.int64("requested_at_ms"),
 		CompletedAtMs: r.int64("completed_at_ms"),
+		ActionURL:     r.str("action_url"),
 	}
 }
 

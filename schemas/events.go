@@ -229,6 +229,11 @@ type PaymentResult struct {
 	RuleID        string           `json:"rule_id"`
 	RequestedAtMs int64            `json:"requested_at_ms"`
 	CompletedAtMs int64            `json:"completed_at_ms"`
+	// ActionURL is, for ACTION_REQUIRED, where the customer completes what
+	// the PSP asks (a 3-D Secure challenge), from the PSP; empty when the
+	// PSP gave none (a failed 3-D Secure, a wrong OTP: the merchant's page
+	// offers RETRY or CANCEL).
+	ActionURL string `json:"action_url,omitempty"`
 }
 
 // CustomerActionKind is what the customer chose on the intermediate page.

@@ -172,6 +172,7 @@ func fullEvents() []any {
 			RuleID:        "eu-visa-credit",
 			RequestedAtMs: 1_760_000_000_000,
 			CompletedAtMs: 1_760_000_000_913,
+			ActionURL:     "https://psp.example/3ds/challenge/pay_01HZX3",
 		},
 		&CustomerAction{
 			PaymentID:     "pay_01HZX3",

@@ -132,49 +132,65 @@ func assertAllFieldsSet(t *testing.T, v reflect.Value, path string) {
 
 // The registry-less ids are a published contract: the 5-byte header of each
 // event must never change.
-// TestRetiredIDStillDecodes: an AttemptRecorded written by the release
-// before inquiries and in_doubt_ms (id 3, its own schema text) decodes,
-// the new fields at their defaults, and so does DecodeAny; the id is never
-// written again.
+// TestRetiredIDStillDecodes: a record written by an earlier release with
+// a retired id (its own schema text) decodes, the fields added since at
+// their defaults, and so does DecodeAny; the id is never written again.
+// 3: AttemptRecorded before inquiries and in_doubt_ms; 4: PaymentResult
+// before action_url.
 func TestRetiredIDStillDecodes(t *testing.T) {
-	text, err := retiredFiles.ReadFile("retired/3.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	old, err := goavro.NewCodec(string(text))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var in *AttemptRecorded
+	var attempt *AttemptRecorded
+	var result *PaymentResult
 	for _, e := range fullEvents() {
-		if a, ok := e.(*AttemptRecorded); ok {
-			in = a
+		switch v := e.(type) {
+		case *AttemptRecorded:
+			attempt = v
+		case *PaymentResult:
+			result = v
 		}
 	}
-	native := attemptRecordedToNative(in)
-	delete(native, "inquiries")
-	delete(native, "in_doubt_ms")
-	body, err := old.BinaryFromNative(nil, native)
-	if err != nil {
-		t.Fatal(err)
-	}
-	framed := append([]byte{0, 0, 0, 0, 3}, body...)
+	oldAttempt, oldResult := *attempt, *result
+	oldAttempt.Inquiries, oldAttempt.InDoubtMs = 0, 0
+	oldResult.ActionURL = ""
 	s := newEmbedded(t)
-	var got AttemptRecorded
-	if err := s.Decode(framed, &got); err != nil {
-		t.Fatalf("decode a record of retired id 3: %v", err)
-	}
-	want := *in
-	want.Inquiries, want.InDoubtMs = 0, 0
-	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("decoded %+v\nwant    %+v", got, want)
-	}
-	if v, err := s.DecodeAny(framed); err != nil || !reflect.DeepEqual(v, &want) {
-		t.Fatalf("DecodeAny: %+v, %v", v, err)
-	}
-	for name, id := range s.SchemaIDs() {
-		if id == 3 {
-			t.Fatalf("%s is written with retired id 3", name)
+	for _, c := range []struct {
+		id      byte
+		native  map[string]any
+		dropped []string
+		decoded any // a pointer to a zero event to decode into
+		want    any
+	}{
+		{3, attemptRecordedToNative(attempt), []string{"inquiries", "in_doubt_ms"}, new(AttemptRecorded), &oldAttempt},
+		{4, paymentResultToNative(result), []string{"action_url"}, new(PaymentResult), &oldResult},
+	} {
+		text, err := retiredFiles.ReadFile(fmt.Sprintf("retired/%d.json", c.id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		old, err := goavro.NewCodec(string(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range c.dropped {
+			delete(c.native, f)
+		}
+		body, err := old.BinaryFromNative(nil, c.native)
+		if err != nil {
+			t.Fatalf("id %d: %v", c.id, err)
+		}
+		framed := append([]byte{0, 0, 0, 0, c.id}, body...)
+		if err := s.Decode(framed, c.decoded); err != nil {
+			t.Fatalf("decode a record of retired id %d: %v", c.id, err)
+		}
+		if !reflect.DeepEqual(c.decoded, c.want) {
+			t.Fatalf("id %d: decoded %+v\nwant    %+v", c.id, c.decoded, c.want)
+		}
+		if v, err := s.DecodeAny(framed); err != nil || !reflect.DeepEqual(v, c.want) {
+			t.Fatalf("id %d: DecodeAny: %+v, %v", c.id, v, err)
+		}
+		for name, id := range s.SchemaIDs() {
+			if id == int(c.id) {
+				t.Fatalf("%s is written with retired id %d", name, c.id)
+			}
 		}
 	}
 }
@@ -184,7 +200,7 @@ func TestEmbeddedIDsAreStable(t *testing.T) {
 		"PaymentRequested": {0x00, 0x00, 0x00, 0x00, 0x01},
 		"AttemptFailed":    {0x00, 0x00, 0x00, 0x00, 0x02},
 		"AttemptRecorded":  {0x00, 0x00, 0x00, 0x00, 0x07}, // 3 until inquiries and in_doubt_ms
-		"PaymentResult":    {0x00, 0x00, 0x00, 0x00, 0x04},
+		"PaymentResult":    {0x00, 0x00, 0x00, 0x00, 0x08}, // 4 until action_url
 		"CustomerAction":   {0x00, 0x00, 0x00, 0x00, 0x05},
 		"PspHealthChanged": {0x00, 0x00, 0x00, 0x00, 0x06},
 	}
@@ -201,7 +217,7 @@ func TestEmbeddedIDsAreStable(t *testing.T) {
 	ids := s.SchemaIDs()
 	for name, id := range map[string]int{
 		NamePaymentRequested: 1, NameAttemptFailed: 2, NameAttemptRecorded: 7,
-		NamePaymentResult: 4, NameCustomerAction: 5, NamePspHealthChanged: 6,
+		NamePaymentResult: 8, NameCustomerAction: 5, NamePspHealthChanged: 6,
 	} {
 		if ids[name] != id {
 			t.Errorf("%s: id %d, want %d", name, ids[name], id)

@@ -184,6 +184,11 @@ func classifyPayment(pr PaymentResponse) psp.Outcome {
 			out.RetryAfter = advised
 		}
 		return out
+	case StatusRequiresAction:
+		// The customer must authenticate first: the merchant sends them to
+		// ActionURL, then RETRY attempts this PSP again.
+		out.Outcome, out.Class, out.ActionURL = schemas.OutcomeDeclined, schemas.ClassCustomerError, pr.ActionURL
+		return out
 	default:
 		return psp.Failure(schemas.ClassPSPError, "malformed_response", fmt.Sprintf("PSP answer has unknown status %q", pr.Status))
 	}
@@ -216,7 +221,7 @@ func (c *Connector) Status(ctx context.Context, req psp.Request) (psp.StatusOutc
 		if err := json.Unmarshal(raw, &pr); err != nil {
 			return psp.StatusOutcome{}, fmt.Errorf("simulator status %s: malformed answer: %w", c.psp, err)
 		}
-		if pr.Status != StatusApproved && pr.Status != StatusDeclined {
+		if pr.Status != StatusApproved && pr.Status != StatusDeclined && pr.Status != StatusRequiresAction {
 			return psp.StatusOutcome{}, fmt.Errorf("simulator status %s: unknown status %q", c.psp, pr.Status)
 		}
 		out := classifyPayment(pr)

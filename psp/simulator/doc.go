@@ -117,6 +117,9 @@
 //	tok_rate_limited        429 rate_limited with Retry-After, not processed                 rate_limited
 //	tok_timeout             approved and recorded, then held past the client timeout         in_doubt
 //	tok_malformed           200 with a truncated JSON body, not processed                    psp_error
+//	tok_3ds                 200 requires_action, authentication_required, with an            customer_error
+//	                        action_url (GET or POST /sim/{psp}/3ds/{payment_id}: the
+//	                        customer completes the challenge); approved once completed
 //	tok_fail_at_<psp>       503 at PSP <psp>, approved at every other PSP                    psp_error / -
 //	tok_lost_at_<psp>       held past the client timeout at <psp>, never processed;          in_doubt, then
 //	                        approved at every other PSP                                      psp_error / -

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"sync"
@@ -38,7 +39,7 @@ type PaymentRequest struct {
 // PaymentResponse is the 200 answer to a processed payment request, and the
 // stored answer returned for a repeated idempotency key or a status inquiry.
 type PaymentResponse struct {
-	Status         string            `json:"status"` // "approved" or "declined"
+	Status         string            `json:"status"` // "approved", "declined" or "requires_action"
 	Code           string            `json:"code,omitempty"`
 	IssuerCode     string            `json:"issuer_code,omitempty"`
 	AdviceCode     string            `json:"advice_code,omitempty"`
@@ -51,6 +52,9 @@ type PaymentResponse struct {
 	Operation      schemas.Operation `json:"operation"`
 	AmountMinor    int64             `json:"amount_minor"`
 	Currency       string            `json:"currency"`
+	// ActionURL is, for requires_action, where the customer completes the
+	// 3-D Secure challenge (GET or POST /sim/{psp}/3ds/{payment_id}).
+	ActionURL string `json:"action_url,omitempty"`
 }
 
 // ErrorResponse is the body of every non-200 answer.
@@ -64,6 +68,9 @@ type ErrorResponse struct {
 const (
 	StatusApproved = "approved"
 	StatusDeclined = "declined"
+	// StatusRequiresAction: the PSP asks for a 3-D Secure challenge
+	// (tok_3ds) before it authorizes; nothing is approved.
+	StatusRequiresAction = "requires_action"
 )
 
 // Approval is one approval the simulator granted, kept in its ledger.
@@ -94,6 +101,8 @@ type PSPStats struct {
 	Invalid         int64 `json:"invalid"`   // 400 and 409
 	SlowTail        int64 `json:"slow_tail"` // answers delayed by the profile's tail latency
 	StatusInquiries int64 `json:"status_inquiries"`
+	Challenges      int64 `json:"challenges"`    // requires_action answers (tok_3ds)
+	Authenticated   int64 `json:"authenticated"` // challenges the customer completed
 }
 
 // Option configures a Server.
@@ -150,8 +159,11 @@ type pspState struct {
 	closed map[string]bool
 	keys   map[string][]string // processed idempotency keys by payment id, in order
 	refs   map[string]*record  // approved authorizations by reference
-	ledger []Approval
-	stats  PSPStats
+	// authenticated are the payments whose 3-D Secure challenge the
+	// customer completed (tok_3ds): their next attempt approves.
+	authenticated map[string]bool
+	ledger        []Approval
+	stats         PSPStats
 }
 
 // New validates cfg and builds a server; call Start to listen, or mount Handler.
@@ -194,6 +206,8 @@ func New(cfg Configuration, opts ...Option) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/{psp}/payments", s.handlePayment)
 	mux.HandleFunc("GET /v1/{psp}/payments/{key}", s.handleStatus)
+	mux.HandleFunc("GET /sim/{psp}/3ds/{payment}", s.handleChallenge)
+	mux.HandleFunc("POST /sim/{psp}/3ds/{payment}", s.handleChallenge)
 	mux.HandleFunc("POST /sim/{psp}/down", s.handleSetDown(true))
 	mux.HandleFunc("POST /sim/{psp}/up", s.handleSetDown(false))
 	mux.HandleFunc("GET /sim/approvals", s.handleApprovals)
@@ -526,7 +540,7 @@ func (s *Server) handlePayment(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, ErrorResponse{Code: "service_unavailable", Message: "PSP is down for maintenance"})
 		return
 	}
-	pl := s.process(p, req)
+	pl := s.process(p, req, "http://"+r.Host)
 	s.wait(r.Context(), pl.latency)
 	if pl.hold {
 		s.wait(r.Context(), s.maxHold)
@@ -552,7 +566,7 @@ func (p *pspState) count(f func(*PSPStats)) {
 // process decides the answer to a payment request and records it if it was
 // processed. Checking and recording happen under one lock, so one
 // idempotency key is processed at most once however many requests race.
-func (s *Server) process(p *pspState, req PaymentRequest) plan {
+func (s *Server) process(p *pspState, req PaymentRequest, base string) plan {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	lat := p.drawLatencyLocked()
@@ -602,6 +616,10 @@ func (s *Server) process(p *pspState, req PaymentRequest) plan {
 		case effTimeout:
 			hold = true
 			tok = tokenResult{effect: effApprove}
+		case effChallenge:
+			if p.authenticated[req.PaymentID] {
+				tok = tokenResult{effect: effApprove}
+			}
 		case effLost:
 			// Nothing is recorded: a status inquiry finds nothing, and a
 			// client that waits out max_hold gets a 504, never processed.
@@ -634,7 +652,11 @@ func (s *Server) process(p *pspState, req PaymentRequest) plan {
 		Currency:       req.Currency,
 	}
 	rec := &record{req: req}
-	if tok.effect == effDecline {
+	if tok.effect == effChallenge {
+		resp.Status, resp.Code, resp.Message = StatusRequiresAction, "authentication_required", "3-D Secure authentication required"
+		resp.ActionURL = base + "/sim/" + url.PathEscape(p.name) + "/3ds/" + url.PathEscape(req.PaymentID)
+		p.stats.Challenges++
+	} else if tok.effect == effDecline {
 		resp.Status = StatusDeclined
 		resp.Code, resp.IssuerCode, resp.AdviceCode, resp.Message = tok.code, tok.issuer, tok.advice, tok.message
 		if tok.soft {
@@ -764,6 +786,25 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// handleChallenge is the customer completing a 3-D Secure challenge at the
+// action_url of a requires_action answer: the payment's next attempt at
+// this PSP approves.
+func (s *Server) handleChallenge(w http.ResponseWriter, r *http.Request) {
+	p, ok := s.psps[r.PathValue("psp")]
+	if !ok {
+		writeJSON(w, http.StatusNotFound, ErrorResponse{Code: "unknown_psp", Message: "no simulated PSP named " + r.PathValue("psp")})
+		return
+	}
+	p.mu.Lock()
+	if p.authenticated == nil {
+		p.authenticated = map[string]bool{}
+	}
+	p.authenticated[r.PathValue("payment")] = true
+	p.stats.Authenticated++
+	p.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]string{"status": "authenticated", "payment_id": r.PathValue("payment")})
 }
 
 func (s *Server) handleSetDown(down bool) http.HandlerFunc {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -104,6 +105,45 @@ func testTimeoutTokenIsInDoubtAndStatusFindsApproval(t *testing.T, via via) {
 	}
 	if got := s.Stats()["psp-a"].Timeouts; got != 1 {
 		t.Errorf("Timeouts = %d, want 1", got)
+	}
+}
+
+func TestThreeDSTokenAsksForAChallenge(t *testing.T) {
+	forEachTransport(t, testThreeDSTokenAsksForAChallenge)
+}
+
+func testThreeDSTokenAsksForAChallenge(t *testing.T, via via) {
+	s := startServer(t, map[string]Profile{"psp-a": {}})
+	c := via.connector(t, s, "psp-a", time.Second)
+	first := authorize("pay-3ds", "psp-a", Token3DS)
+	out := c.Attempt(context.Background(), first)
+	if out.Class != schemas.ClassCustomerError || out.PSPCode != "authentication_required" || !strings.HasSuffix(out.ActionURL, "/sim/psp-a/3ds/pay-3ds") {
+		t.Fatalf("got %s/%s %s action_url %q, want customer_error authentication_required with the challenge URL", out.Outcome, out.Class, out.PSPCode, out.ActionURL)
+	}
+	if st, err := c.Status(context.Background(), first); err != nil || !st.Found || st.Outcome.ActionURL != out.ActionURL {
+		t.Fatalf("Status = %+v, %v; want the stored challenge", st, err)
+	}
+	// Not completed yet: a new attempt is challenged again.
+	second := authorize("pay-3ds", "psp-a", Token3DS)
+	second.IdempotencyKey = "pay-3ds-2"
+	if out := c.Attempt(context.Background(), second); out.Class != schemas.ClassCustomerError {
+		t.Fatalf("before the challenge is completed: %s/%s, want another challenge", out.Outcome, out.Class)
+	}
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/sim/psp-a/3ds/pay-3ds", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("completing the challenge: HTTP %d", rec.Code)
+	}
+	third := authorize("pay-3ds", "psp-a", Token3DS)
+	third.IdempotencyKey = "pay-3ds-3"
+	if out := c.Attempt(context.Background(), third); out.Outcome != schemas.OutcomeApproved {
+		t.Fatalf("after the challenge: %s/%s, want approved", out.Outcome, out.Class)
+	}
+	if n := s.Approvals("pay-3ds"); n != 1 {
+		t.Fatalf("approvals = %d, want 1", n)
+	}
+	if st := s.Stats()["psp-a"]; st.Challenges != 2 || st.Authenticated != 1 {
+		t.Errorf("stats: %d challenges, %d authenticated; want 2 and 1", st.Challenges, st.Authenticated)
 	}
 }
 

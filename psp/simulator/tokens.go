@@ -20,6 +20,10 @@ const (
 	TokenRateLimited   = "tok_rate_limited"   // 429 rate_limited with Retry-After, not processed
 	TokenTimeout       = "tok_timeout"        // approved and recorded, then held past the client timeout
 	TokenMalformed     = "tok_malformed"      // 200 with a truncated JSON body, not processed
+	// Token3DS asks for a 3-D Secure challenge (requires_action with an
+	// action_url) until the customer completes it there; the payment's next
+	// attempt then approves.
+	Token3DS = "tok_3ds"
 
 	// TokenFailAtPrefix + "<psp>" answers 503 at that PSP and approves elsewhere.
 	TokenFailAtPrefix = "tok_fail_at_"
@@ -63,6 +67,7 @@ const (
 	effTimeout
 	effLost
 	effMalformed
+	effChallenge
 )
 
 type tokenResult struct {
@@ -117,6 +122,8 @@ func tokenBehaviour(token, pspName string, op schemas.Operation) tokenResult {
 		return tokenResult{effect: effDecline, code: "insufficient_funds", issuer: "51", message: "insufficient funds", soft: true}
 	case TokenCustomerError:
 		return tokenResult{effect: effDecline, code: "authentication_failed", message: "3-D Secure authentication failed"}
+	case Token3DS:
+		return tokenResult{effect: effChallenge}
 	}
 	if code, ok := strings.CutPrefix(token, TokenDeclinePrefix); ok && declineCodePattern.MatchString(code) {
 		r, known := declineByCode.Lookup(code)
