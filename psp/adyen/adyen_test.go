@@ -108,6 +108,14 @@ func TestAdyenFlows(t *testing.T) {
 		}
 	})
 
+	t.Run("a redirect for 3-D Secure gives the shopper's page", func(t *testing.T) {
+		out := c.Attempt(ctx, charge("pay-redirect-1", adyentest.TokenRedirect))
+		if out.Class != schemas.ClassCustomerError || out.PSPCode != "RedirectShopper" ||
+			out.ActionURL != "https://checkoutshopper-test.adyen.com/checkoutshopper/threeDS/redirect" {
+			t.Fatalf("RedirectShopper: %+v", out)
+		}
+	})
+
 	t.Run("pending stays in doubt", func(t *testing.T) {
 		r := charge("pay-pending-1", adyentest.TokenPending)
 		if out := c.Attempt(ctx, r); out.Class != schemas.ClassInDoubt {

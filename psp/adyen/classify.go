@@ -156,6 +156,9 @@ func classifyPayment(p *paymentResponse, network string) psp.Outcome {
 	if !listed && p.ResultCode != "" {
 		out.PSPCode = p.ResultCode
 	}
+	if class == schemas.ClassCustomerError && p.Action != nil {
+		out.ActionURL = p.Action.URL
+	}
 	out.Class = class
 	out.Outcome = psp.OutcomeOf(class)
 	return out

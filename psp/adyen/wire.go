@@ -52,6 +52,13 @@ type paymentResponse struct {
 	RefusalReasonCode string            `json:"refusalReasonCode"`
 	MerchantReference string            `json:"merchantReference"`
 	AdditionalData    map[string]string `json:"additionalData"`
+	// Action is what the shopper must do for RedirectShopper and the
+	// other *Shopper result codes; URL is set for a redirect (3-D Secure
+	// 1, a bank's page), not for threeDS2 (the Drop-in handles it).
+	Action *struct {
+		Type string `json:"type"`
+		URL  string `json:"url"`
+	} `json:"action"`
 }
 
 // modificationResponse is the 201 answer to a capture, cancel or refund.

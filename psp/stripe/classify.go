@@ -270,6 +270,9 @@ func classifyIntent(op schemas.Operation, pi *paymentIntent, network string) psp
 		out = psp.Failure(r.Class, pi.Status, r.Meaning)
 		if pi.Status == "requires_action" && pi.NextAction != nil && pi.NextAction.Type != "" {
 			out.Message += ": " + pi.NextAction.Type
+			if r := pi.NextAction.RedirectToURL; r != nil {
+				out.ActionURL = r.URL
+			}
 		}
 	default:
 		out = psp.Failure(psp.UnknownCodeClass, "status_"+pi.Status, "unexpected PaymentIntent status "+pi.Status+" after "+string(op))

@@ -174,3 +174,29 @@ func TestRequiresPaymentMethod(t *testing.T) {
 		t.Fatalf("%+v", out)
 	}
 }
+
+// A PaymentIntent that needs 3-D Secure through a redirect (Stripe's
+// next_action redirect_to_url, as its API reference shows it) gives the
+// customer's page as ActionURL; use_stripe_sdk (handled by Stripe.js in
+// the merchant's page) gives none.
+func TestRequiresActionCarriesTheRedirect(t *testing.T) {
+	const body = `{"id": "pi_3MtwBwLkdIwHu7ix28a3tqPa", "object": "payment_intent", "status": "requires_action",
+  "next_action": {"type": "redirect_to_url", "redirect_to_url": {
+    "return_url": "https://example.com/checkout/complete",
+    "url": "https://hooks.stripe.com/3d_secure_2/hosted?merchant=acct_1&payment_intent=pi_3MtwBwLkdIwHu7ix28a3tqPa"}}}`
+	var pi paymentIntent
+	if err := json.Unmarshal([]byte(body), &pi); err != nil {
+		t.Fatal(err)
+	}
+	out := classifyIntent(schemas.OpCharge, &pi, "visa")
+	if out.Class != schemas.ClassCustomerError || out.ActionURL != "https://hooks.stripe.com/3d_secure_2/hosted?merchant=acct_1&payment_intent=pi_3MtwBwLkdIwHu7ix28a3tqPa" {
+		t.Fatalf("redirect_to_url: %+v", out)
+	}
+	sdk := paymentIntent{ID: "pi_1", Status: "requires_action"}
+	if err := json.Unmarshal([]byte(`{"next_action": {"type": "use_stripe_sdk", "use_stripe_sdk": {"type": "three_d_secure_redirect"}}}`), &sdk); err != nil {
+		t.Fatal(err)
+	}
+	if out := classifyIntent(schemas.OpCharge, &sdk, "visa"); out.Class != schemas.ClassCustomerError || out.ActionURL != "" {
+		t.Fatalf("use_stripe_sdk: %+v, want customer_error without an action URL", out)
+	}
+}

@@ -24,6 +24,12 @@ type paymentIntent struct {
 	LastPaymentError *apiError `json:"last_payment_error"`
 	NextAction       *struct {
 		Type string `json:"type"`
+		// RedirectToURL is set for type redirect_to_url: the page where
+		// the customer authenticates (3-D Secure). use_stripe_sdk has none:
+		// Stripe.js handles it in the merchant's page.
+		RedirectToURL *struct {
+			URL string `json:"url"`
+		} `json:"redirect_to_url"`
 	} `json:"next_action"`
 }
 
