@@ -239,6 +239,32 @@ func TestOneCurrencyDownLeavesTheRestOfTheAccountUp(t *testing.T) {
 	}
 }
 
+// The same for a card network (Recurly's per card type): mastercard down at
+// a PSP, its visa traffic keeps flowing there.
+func TestOneNetworkDownLeavesTheRestOfTheAccountUp(t *testing.T) {
+	c := newClock()
+	tr := newTracker(t, DefaultConfiguration(), c)
+	for i := 0; i < 300; i++ {
+		feed(tr, c, 1, step, Observation{PSP: "a", Currency: "EUR", Network: "mastercard", Class: schemas.ClassPSPError})
+		feed(tr, c, 2, step, Observation{PSP: "a", Currency: "EUR", Network: "visa"})
+	}
+	if s := tr.State("a", "EUR", "mastercard"); s != schemas.HealthDown {
+		t.Errorf("mastercard payments: %s, want DOWN", s)
+	}
+	if s := tr.State("a", "EUR", "visa"); s != schemas.HealthHealthy {
+		t.Errorf("visa payments: %s, want HEALTHY", s)
+	}
+	for _, h := range tr.Snapshot() {
+		want := schemas.HealthHealthy
+		if h.Scope == "network=mastercard" {
+			want = schemas.HealthDown
+		}
+		if h.State != want {
+			t.Errorf("scope %s: %s, want %s", h.Scope, h.State, want)
+		}
+	}
+}
+
 func TestFullOutageIsOneTransitionOnTheWholeAccount(t *testing.T) {
 	cfg := DefaultConfiguration()
 	c := newClock()
