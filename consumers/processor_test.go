@@ -319,11 +319,30 @@ func TestSeedScenarios(t *testing.T) {
 			t.Errorf("attempt %s: config version %q, idempotency key %q", a.AttemptID, a.ConfigVersion, a.IdempotencyKey)
 		}
 	}
+	// Every failover went through payments.retry.rank-2, as an AttemptFailed
+	// naming the failure that caused it; nothing else did.
+	viaRetry := map[string]schemas.Class{}
+	wantRetries := 0
+	for _, c := range cases {
+		if c.retryTopic {
+			wantRetries++
+		}
+	}
+	for _, r := range s.readTopic(t, s.cluster.Topics().Retry[2], wantRetries) {
+		var f schemas.AttemptFailed
+		if err := s.serde.Decode(r.Value, &f); err != nil {
+			t.Fatal(err)
+		}
+		viaRetry[f.PaymentID] = f.Failure.Class
+	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			res, ok := results[c.p.PaymentID]
 			if !ok {
 				t.Fatal("no result")
+			}
+			if class, ok := viaRetry[c.p.PaymentID]; ok != c.retryTopic || (ok && !class.FailsOver()) {
+				t.Errorf("on payments.retry.rank-2: %v (failure class %q), want %v with a class that fails over", ok, class, c.retryTopic)
 			}
 			if res.Status != c.status || res.PSP != c.psp || res.Class != c.class {
 				t.Errorf("result %s at %s class %q, want %s at %s class %q (reason %q)", res.Status, res.PSP, res.Class, c.status, c.psp, c.class, res.Reason)
