@@ -168,17 +168,24 @@ func TestRecurringWaitsForItsPrimary(t *testing.T) {
 			pinned := payment("pinned", "tok_approve")
 			pinned.Recurring = true
 			pinned.Routing.ProviderOverride = "psp-a"
-			s.publish(t, s.request(t, renewal), s.request(t, pinned), s.request(t, payment("one-time", "tok_approve", "psp-a", "psp-b")))
+			// A one-time payment with an override goes to its PSP, down or not:
+			// the caller asked for it.
+			pinnedOnce := payment("pinned-once", "tok_approve")
+			pinnedOnce.Routing.ProviderOverride = "psp-a"
+			s.publish(t, s.request(t, renewal), s.request(t, pinned), s.request(t, payment("one-time", "tok_approve", "psp-a", "psp-b")), s.request(t, pinnedOnce))
 
-			wantHeld, first := 2, 2 // held: both renewals; results: one-time, and renewal at psp-b
+			wantHeld, first := 2, 3 // held: both renewals; results: the one-time payments, and the renewal at psp-b
 			if mode == consumers.RecurringHoldAllDown {
 				wantHeld = 1
 			} else {
-				first = 1
+				first = 2
 			}
 			results := s.results(t, first)
 			if r := results["one-time"]; r.Status != schemas.StatusApproved || r.PSP != "psp-b" {
 				t.Fatalf("one-time payment %s at %s, want APPROVED at the backup psp-b", r.Status, r.PSP)
+			}
+			if r := results["pinned-once"]; r.Status != schemas.StatusApproved || r.PSP != "psp-a" {
+				t.Fatalf("one-time payment with an override: %s at %s, want APPROVED at psp-a, down or not", r.Status, r.PSP)
 			}
 			waitFor(t, "held renewals", func() bool { return proc.Stats().Held() == int64(wantHeld) })
 			if mode == consumers.RecurringHoldAllDown {
@@ -191,7 +198,7 @@ func TestRecurringWaitsForItsPrimary(t *testing.T) {
 			}
 
 			h.setDown("psp-a", false)
-			results = s.results(t, 3)
+			results = s.results(t, 4)
 			for _, id := range []string{"renewal", "pinned"} {
 				want := "psp-a"
 				if id == "renewal" && mode == consumers.RecurringHoldAllDown {
