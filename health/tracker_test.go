@@ -215,53 +215,41 @@ func TestProbeShareIsDeterministicPerPayment(t *testing.T) {
 	}
 }
 
-func TestOneCurrencyDownLeavesTheRestOfTheAccountUp(t *testing.T) {
-	c := newClock()
-	tr := newTracker(t, DefaultConfiguration(), c)
-	for i := 0; i < 300; i++ {
-		feed(tr, c, 1, step, Observation{PSP: "a", Currency: "EUR", Network: "visa", Class: schemas.ClassPSPError})
-		feed(tr, c, 2, step, Observation{PSP: "a", Currency: "USD", Network: "visa"})
-	}
-	if s := tr.State("a", "EUR", "visa"); s != schemas.HealthDown {
-		t.Errorf("EUR payments: %s, want DOWN", s)
-	}
-	if s := tr.State("a", "USD", "visa"); s != schemas.HealthHealthy {
-		t.Errorf("USD payments: %s, want HEALTHY", s)
-	}
-	for _, h := range tr.Snapshot() {
-		want := schemas.HealthHealthy
-		if h.Scope == "currency=EUR" {
-			want = schemas.HealthDown
-		}
-		if h.State != want {
-			t.Errorf("scope %s: %s, want %s", h.Scope, h.State, want)
-		}
-	}
-}
-
-// The same for a card network (Recurly's per card type): mastercard down at
-// a PSP, its visa traffic keeps flowing there.
-func TestOneNetworkDownLeavesTheRestOfTheAccountUp(t *testing.T) {
-	c := newClock()
-	tr := newTracker(t, DefaultConfiguration(), c)
-	for i := 0; i < 300; i++ {
-		feed(tr, c, 1, step, Observation{PSP: "a", Currency: "EUR", Network: "mastercard", Class: schemas.ClassPSPError})
-		feed(tr, c, 2, step, Observation{PSP: "a", Currency: "EUR", Network: "visa"})
-	}
-	if s := tr.State("a", "EUR", "mastercard"); s != schemas.HealthDown {
-		t.Errorf("mastercard payments: %s, want DOWN", s)
-	}
-	if s := tr.State("a", "EUR", "visa"); s != schemas.HealthHealthy {
-		t.Errorf("visa payments: %s, want HEALTHY", s)
-	}
-	for _, h := range tr.Snapshot() {
-		want := schemas.HealthHealthy
-		if h.Scope == "network=mastercard" {
-			want = schemas.HealthDown
-		}
-		if h.State != want {
-			t.Errorf("scope %s: %s, want %s", h.Scope, h.State, want)
-		}
+// One currency, or one card network (Recurly's per card type), down at a
+// PSP leaves the rest of its traffic flowing there.
+func TestOneScopeDownLeavesTheRestOfTheAccountUp(t *testing.T) {
+	for _, c := range []struct {
+		scope          string
+		failing, other Observation
+	}{
+		{"currency=EUR", Observation{PSP: "a", Currency: "EUR", Network: "visa"}, Observation{PSP: "a", Currency: "USD", Network: "visa"}},
+		{"network=mastercard", Observation{PSP: "a", Currency: "EUR", Network: "mastercard"}, Observation{PSP: "a", Currency: "EUR", Network: "visa"}},
+	} {
+		t.Run(c.scope, func(t *testing.T) {
+			clock := newClock()
+			tr := newTracker(t, DefaultConfiguration(), clock)
+			failing := c.failing
+			failing.Class = schemas.ClassPSPError
+			for i := 0; i < 300; i++ {
+				feed(tr, clock, 1, step, failing)
+				feed(tr, clock, 2, step, c.other)
+			}
+			if s := tr.State("a", failing.Currency, failing.Network); s != schemas.HealthDown {
+				t.Errorf("%s %s payments: %s, want DOWN", failing.Currency, failing.Network, s)
+			}
+			if s := tr.State("a", c.other.Currency, c.other.Network); s != schemas.HealthHealthy {
+				t.Errorf("%s %s payments: %s, want HEALTHY", c.other.Currency, c.other.Network, s)
+			}
+			for _, h := range tr.Snapshot() {
+				want := schemas.HealthHealthy
+				if h.Scope == c.scope {
+					want = schemas.HealthDown
+				}
+				if h.State != want {
+					t.Errorf("scope %s: %s, want %s", h.Scope, h.State, want)
+				}
+			}
+		})
 	}
 }
 
