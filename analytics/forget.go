@@ -94,7 +94,26 @@ func forgetLoaded(ctx context.Context, c *Conn, topic string) (int, error) {
 // ClickHouse holds are of an earlier run's topics, and resuming after them
 // would skip this run's first records (and DivergedError would stop the
 // sink). The rows of the earlier runs stay.
+//
+// It first waits, as an assignment does (adjust), for the sink inserts
+// still executing on the server: an earlier run that died in the middle of
+// one leaves it running, and offsets it recorded after the delete would be
+// taken for this run's.
 func (s *Sink) forgetEmbedded(ctx context.Context) error {
+	var running []string
+	listed := false
+	if err := s.retry(ctx, "wait for an earlier run's inserts", func() error {
+		if !listed {
+			var err error
+			if running, err = runningInserts(ctx, s.conn); err != nil {
+				return err
+			}
+			listed = true
+		}
+		return waitQueries(ctx, s.conn, running)
+	}); err != nil {
+		return err
+	}
 	for _, topic := range []string{s.topics.Attempts, s.topics.Results, s.topics.Requested} {
 		var n int
 		err := s.retry(ctx, "forget an earlier run's offsets", func() error {
