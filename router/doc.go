@@ -9,15 +9,15 @@
 //  1. Routing.ProviderOverride (Payrails provider override, Recurly
 //     gateway_code): exactly that PSP, as the only candidate, rule "override".
 //     The producer asked for one PSP, so there is nothing to fail over to.
-//  2. Routing.Candidates inline in the event (PortOne routing_params.data,
-//     Orchestra's paymentGatewayAccountNames): rule "inline". Inline
-//     candidates are the most specific thing the producer said, so they win
-//     over a route_ref sent alongside them.
-//  3. Routing.RouteRef, a stored route by name (PortOne "Route_..." refs or
+//  2. Routing.RouteRef, a stored route by name (PortOne "Route_..." refs or
 //     names such as "cards-eu"): rule "route_ref:<name>". An unknown name
 //     rejects the payment rather than falling through to the default: the
 //     producer asked for a specific route and silently using another one
-//     would hide the mistake.
+//     would hide the mistake. Candidates sent alongside are ignored, as
+//     PortOne says ("if you add route_ref in the payload you can ignore"
+//     routing_params.data): the stored route is what the merchant manages.
+//  3. Routing.Candidates inline in the event (PortOne routing_params.data,
+//     Orchestra's paymentGatewayAccountNames): rule "inline".
 //  4. Configuration.Rules, the routing rules (Payrails): evaluated in order,
 //     the first rule whose conditions all hold decides; RuleID is the rule's
 //     ID ("<rule>/<branch>" for a split). A rule whose gateway set has no

@@ -192,15 +192,6 @@ func (r *Router) decide(req *schemas.PaymentRequested, ex *Explanation) (ruleID 
 			return "", nil, false, routeErr(ReasonUnknownPSP, "provider override names unknown PSP %q", rt.ProviderOverride)
 		}
 		return RuleOverride, []schemas.Candidate{{PSP: rt.ProviderOverride, Rank: 1}}, true, nil
-	case len(rt.Candidates) > 0:
-		if ex != nil {
-			ex.Source = SourceInline
-		}
-		cands, err := r.inline(rt.Candidates, ex)
-		if err != nil {
-			return "", nil, false, err
-		}
-		return RuleInline, cands, true, nil
 	case rt.RouteRef != "":
 		if ex != nil {
 			ex.Source = SourceRouteRef
@@ -211,6 +202,15 @@ func (r *Router) decide(req *schemas.PaymentRequested, ex *Explanation) (ruleID 
 		}
 		ex.useList(l)
 		return RuleRouteRefPrefix + rt.RouteRef, l.cands, false, nil
+	case len(rt.Candidates) > 0:
+		if ex != nil {
+			ex.Source = SourceInline
+		}
+		cands, err := r.inline(rt.Candidates, ex)
+		if err != nil {
+			return "", nil, false, err
+		}
+		return RuleInline, cands, true, nil
 	}
 	if len(r.rules) > 0 {
 		if ruleID, l, ok := r.matchRules(req, ex); ok {

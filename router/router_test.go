@@ -149,13 +149,16 @@ func TestRoute(t *testing.T) {
 			wantReason: router.ReasonUnknownPSP,
 		},
 		{
-			name: "inline wins over route_ref",
+			name: "route_ref wins over inline candidates (PortOne: data can be ignored)",
 			req: req(schemas.Routing{
 				RouteRef:   portOneRef,
 				Candidates: []schemas.Candidate{cand("psp-c", "card", 1)},
 			}),
-			wantRule: "inline",
-			want:     []schemas.Candidate{cand("psp-c", "card", 1)},
+			wantRule: "route_ref:" + portOneRef,
+			want: []schemas.Candidate{
+				cand("GBPRIMEPAY", "GBPRIMEPAY_CREDIT_CARD", 1),
+				cand("OMISE", "OMISE_CREDIT_CARD", 2),
+			},
 		},
 		{
 			name:     "no routing: default route",
