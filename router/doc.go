@@ -55,6 +55,10 @@
 // and metadata.<key>. Card facts (type, network, funding) compare
 // case-insensitively; currencies, countries and operations are upper case
 // (a lower-case operand is folded); ids and metadata compare exactly.
+// Customer facts the schema has no field for go in metadata: Payrails'
+// "customer email" rules are written on metadata.customer_email (e.g.
+// ends_with "@example.com" for a company's test accounts); the event
+// carries no other personal data.
 //
 // Operators: equals, not_equals (one value); one_of, not_one_of (values);
 // contains, not_contains, starts_with, ends_with (a value, or values meaning
