@@ -10,8 +10,10 @@ import (
 )
 
 // handleAction applies a customer's choice on the intermediate page
-// (PortOne): RETRY re-attempts the same PSP the customer error came from,
-// CANCEL ends the payment CANCELLED. An action for a payment that is not
+// (PortOne): RETRY re-attempts the same PSP the customer error came from
+// (after a request the PSP held open for the customer, a 3-D Secure
+// challenge, asking the PSP about that request first), CANCEL ends the
+// payment CANCELLED. An action for a payment that is not
 // waiting for one is refused to the DLQ and changes nothing.
 func (p *Processor) handleAction(w *work, rec *kgo.Record) {
 	var a schemas.CustomerAction
@@ -53,9 +55,16 @@ func (p *Processor) handleAction(w *work, rec *kgo.Record) {
 				method = c.Method
 			}
 		}
+		s := step{rank: int(last.Rank), psp: last.PSP, method: method, token: a.Token}
+		if st.ChallengeKey != "" && a.Token == "" {
+			// The PSP asked for a challenge: the customer may have
+			// completed the challenged payment itself. Ask about it before
+			// sending anything (confirmChallenge).
+			s.confirmKey = st.ChallengeKey
+		}
 		st.Phase = PhaseInFlight
 		st.CustomerRetries++
-		p.attempt(w, rec, st, step{rank: int(last.Rank), psp: last.PSP, method: method, token: a.Token})
+		p.attempt(w, rec, st, s)
 	default:
 		p.deadLetter(w, rec, "invalid_field", "action", fmt.Errorf("unknown action %q", a.Action))
 	}

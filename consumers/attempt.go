@@ -27,6 +27,8 @@ type step struct {
 	followUp               bool
 	// token replaces the payment method token (a customer's re-entry).
 	token string
+	// confirmKey is the challenged attempt to ask about first (InFlight).
+	confirmKey string
 }
 
 // idempotencyKey is stable per (payment, PSP, operation) across redelivery.
@@ -47,7 +49,7 @@ func (p *Processor) attempt(w *work, src *kgo.Record, st *PaymentState, s step) 
 	in := &InFlight{
 		Rank: s.rank, PSP: s.psp, Method: s.method, IdempotencyKey: s.idempotencyKey(st),
 		AuthorizationReference: s.authorizationReference, FollowUp: s.followUp, Token: s.token,
-		StartedAtMs: w.now.UnixMilli(),
+		ConfirmKey: s.confirmKey, StartedAtMs: w.now.UnixMilli(),
 	}
 	if src != nil {
 		in.SourceTopic, in.SourcePartition, in.SourceOffset = src.Topic, src.Partition, src.Offset
@@ -70,7 +72,7 @@ func (p *Processor) callOf(part int32, st *PaymentState) call {
 	if in.Token != "" {
 		pm.Token = in.Token
 	}
-	return call{part: part, payment: st.PaymentID, psp: in.PSP, req: psp.Request{
+	return call{part: part, payment: st.PaymentID, psp: in.PSP, confirmKey: in.ConfirmKey, req: psp.Request{
 		PaymentID: st.PaymentID, IdempotencyKey: in.IdempotencyKey, Operation: req.Operation, Method: in.Method,
 		AmountMinor: req.AmountMinor, Currency: req.Currency, MerchantID: req.MerchantID, PaymentMethod: pm,
 		CustomerID: req.Customer.CustomerID, AuthorizationReference: in.AuthorizationReference,
@@ -80,8 +82,65 @@ func (p *Processor) callOf(part int32, st *PaymentState) call {
 // runCall makes a call; the dispatcher runs it in its own goroutine.
 func (p *Processor) runCall(ctx context.Context, c call) completion {
 	started := p.now()
+	if c.confirmKey != "" {
+		if out, d, settled := p.confirmChallenge(ctx, c); settled {
+			return completion{call: c, out: out, doubt: d, started: started, finished: p.now(), answeredKey: c.confirmKey}
+		}
+	}
 	out, d := p.call(ctx, c.psp, c.req, c.resend)
 	return completion{call: c, out: out, doubt: d, started: started, finished: p.now()}
+}
+
+// confirmChallenge asks the PSP what became of the challenged attempt
+// (c.confirmKey) before a RETRY sends anything. A customer who completed
+// the challenge at the PSP's page completed that very payment there: the
+// PSP authorizes it on its own, so a new request would be a second payment
+// of the same order. settled is true when the answer decides:
+//
+//   - the challenged attempt is approved: that approval, no new request;
+//   - it still waits for the customer (psp.Outcome.Pending):
+//     ACTION_REQUIRED again, with the challenge's action_url if any;
+//   - the PSP cannot be asked within in_doubt_window: in doubt (IN_DOUBT),
+//     never a second request that could be a second charge.
+//
+// Otherwise (declined, a failed authentication, never processed) the
+// RETRY's own request goes out.
+func (p *Processor) confirmChallenge(ctx context.Context, c call) (out psp.Outcome, d doubt, settled bool) {
+	conn, ok := p.connectors.Get(c.psp)
+	if !ok {
+		return psp.Outcome{}, doubt{}, false
+	}
+	req := c.req
+	req.IdempotencyKey = c.confirmKey
+	since := p.now()
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval = p.cfg.InDoubtInitialInterval
+	bo.MaxElapsedTime = p.cfg.InDoubtWindow
+	var answer *psp.StatusOutcome
+	_ = backoff.Retry(func() error {
+		sctx, cancel := context.WithTimeout(ctx, p.cfg.AttemptTimeout)
+		defer cancel()
+		d.inquiries++
+		st, err := conn.Status(sctx, req)
+		if err != nil {
+			return err
+		}
+		answer = &st
+		return nil
+	}, backoff.WithContext(bo, ctx))
+	d.lasted = p.now().Sub(since)
+	switch {
+	case answer == nil:
+		return psp.Outcome{Outcome: schemas.OutcomeError, Class: schemas.ClassInDoubt, PSPCode: "challenge_unconfirmed",
+			Message: "the PSP could not say whether the customer completed the challenged payment"}, d, true
+	case !answer.Found:
+		return psp.Outcome{}, d, false
+	case answer.Outcome.Outcome == schemas.OutcomeApproved:
+		return answer.Outcome, d, true
+	case answer.Outcome.Pending:
+		return answer.Outcome, d, true
+	}
+	return psp.Outcome{}, d, false
 }
 
 // doubt is what the status inquiries of one attempt did: how many were
@@ -148,7 +207,7 @@ func (p *Processor) complete(w *work, c completion) {
 		AttemptNumber: number, Rank: int32(s.rank), PSP: s.psp, Method: s.method, PreviousPSP: previous,
 		Operation: req.Operation, AmountMinor: req.AmountMinor, Currency: req.Currency,
 		Outcome: out.Outcome, Class: out.Class, PSPCode: out.PSPCode, IssuerCode: out.IssuerCode,
-		Message: out.Message, PSPReference: out.Reference, IdempotencyKey: c.req.IdempotencyKey,
+		Message: out.Message, PSPReference: out.Reference, IdempotencyKey: c.answeredIdempotencyKey(),
 		LatencyMs:   out.Latency.Milliseconds(),
 		CardNetwork: pm.Network, CardFunding: pm.Funding, CardBIN: pm.BIN, IssuerCountry: pm.IssuerCountry,
 		ConfigVersion: st.Decision.ConfigVersion, RuleID: st.Decision.RuleID,
@@ -177,6 +236,10 @@ func (p *Processor) complete(w *work, c completion) {
 		p.finish(w, st, schemas.StatusDeclined, &out, out.Message)
 	case out.Class == schemas.ClassCustomerError:
 		st.Phase = PhaseActionRequired
+		st.ChallengeKey = ""
+		if out.Pending {
+			st.ChallengeKey = c.answeredIdempotencyKey()
+		}
 		res := p.newResult(w, st, schemas.StatusActionRequired, out.Message)
 		fill(res, &out)
 		st.Result = res

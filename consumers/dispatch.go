@@ -21,6 +21,9 @@ type call struct {
 	// crash, restart or rebalance: the PSP may have processed the first
 	// send, so its failure answers prove nothing (see Processor.call).
 	resend bool
+	// confirmKey, for a RETRY after a challenge, is the challenged
+	// attempt's idempotency key, asked about first (confirmChallenge).
+	confirmKey string
 	// queuedAt is when the call started waiting for a slot.
 	queuedAt time.Time
 }
@@ -33,6 +36,9 @@ type completion struct {
 	doubt    doubt
 	started  time.Time
 	finished time.Time
+	// answeredKey is the idempotency key the outcome is the PSP's answer
+	// to, when not the call's own: the challenged attempt's, confirmed.
+	answeredKey string
 }
 
 // dispatcher runs PSP calls outside the poll loop, so a payment waiting on
@@ -346,4 +352,13 @@ func (d *dispatcher) stop(ctx context.Context) {
 	case <-ctx.Done():
 		d.cancel()
 	}
+}
+
+// answeredIdempotencyKey is the idempotency key the outcome answers: answeredKey,
+// or the call's own.
+func (c completion) answeredIdempotencyKey() string {
+	if c.answeredKey != "" {
+		return c.answeredKey
+	}
+	return c.req.IdempotencyKey
 }

@@ -65,6 +65,11 @@ type PaymentState struct {
 	// scheduled after declines: each makes a new PSP idempotency key.
 	CustomerRetries  int `json:"customer_retries,omitempty"`
 	ScheduledRetries int `json:"scheduled_retries,omitempty"`
+	// ChallengeKey is, while the payment waits in ACTION_REQUIRED on a
+	// request the PSP holds open for the customer (psp.Outcome.Pending: a
+	// 3-D Secure challenge), the idempotency key of that request: a RETRY
+	// asks the PSP about it first.
+	ChallengeKey string `json:"challenge_key,omitempty"`
 	// Operation, AmountMinor and Currency are the payment's, kept after the
 	// request is dropped, for follow-ups.
 	Operation   schemas.Operation `json:"operation"`
@@ -102,6 +107,12 @@ type InFlight struct {
 	FollowUp               bool   `json:"follow_up,omitempty"`
 	// Token is a customer's re-entered payment method token for a RETRY.
 	Token string `json:"token,omitempty"`
+	// ConfirmKey is, for a RETRY after a challenge the PSP asked for (an
+	// ACTION_REQUIRED with an action_url), the idempotency key of the
+	// challenged attempt: the PSP is asked about it before anything is sent
+	// again, because a customer who completed the challenge completed that
+	// payment at the PSP (see Processor.confirmChallenge).
+	ConfirmKey string `json:"confirm_key,omitempty"`
 	// The input that started the attempt, named in dead letters.
 	SourceTopic     string `json:"source_topic"`
 	SourcePartition int32  `json:"source_partition"`

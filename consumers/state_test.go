@@ -183,24 +183,45 @@ func TestCustomerActions(t *testing.T) {
 // TestThreeDSChallengeThenApproval is PortOne's "happy scenario with 3DS":
 // the PSP asks for a 3-D Secure challenge, the payment is ACTION_REQUIRED
 // with the PSP's action_url (not failed over: the customer, not the PSP,
-// must act), the customer completes the challenge there, and the merchant's
-// RETRY attempts the same PSP again, which approves, once.
+// must act). Completing the challenge completes that payment at the PSP,
+// so the merchant's RETRY asks the PSP about it instead of sending the
+// payment again, which would charge the card twice: a RETRY before the
+// customer is done gets the same challenge back, the one after it the
+// challenged payment's approval. One approval in all.
 func TestThreeDSChallengeThenApproval(t *testing.T) {
 	s := newStack(t, nil)
 	s.publish(t, s.request(t, payment("p-3ds", simulator.Token3DS, "psp-a", "psp-b")))
-	var challenge schemas.PaymentResult
-	waitFor(t, "the ACTION_REQUIRED result", func() bool {
-		_, interim := s.resultsAndReplays(t, 0)
-		for _, r := range interim {
-			if r.PaymentID == "p-3ds" && r.Status == schemas.StatusActionRequired {
-				challenge = r
-				return true
+	challenges := func(want int) schemas.PaymentResult {
+		t.Helper()
+		var last schemas.PaymentResult
+		waitFor(t, "an ACTION_REQUIRED result", func() bool {
+			_, interim := s.resultsAndReplays(t, 0)
+			n := 0
+			for _, r := range interim {
+				if r.PaymentID == "p-3ds" && r.Status == schemas.StatusActionRequired {
+					n, last = n+1, r
+				}
 			}
+			return n == want
+		})
+		return last
+	}
+	retry := func() {
+		t.Helper()
+		b, err := s.serde.Encode(&schemas.CustomerAction{PaymentID: "p-3ds", Action: schemas.ActionRetry, RequestedAtMs: time.Now().UnixMilli()})
+		if err != nil {
+			t.Fatal(err)
 		}
-		return false
-	})
-	if challenge.PSP != "psp-a" || challenge.Class != schemas.ClassCustomerError || !strings.Contains(challenge.ActionURL, "/sim/psp-a/3ds/p-3ds") {
+		s.publish(t, &kgo.Record{Topic: s.cluster.Topics().Actions, Key: []byte("p-3ds"), Value: b})
+	}
+	challenge := challenges(1)
+	if challenge.PSP != "psp-a" || challenge.Class != schemas.ClassCustomerError || !strings.Contains(challenge.ActionURL, "/sim/psp-a/3ds/") {
 		t.Fatalf("ACTION_REQUIRED at %s, class %s, action_url %q: want psp-a's challenge URL", challenge.PSP, challenge.Class, challenge.ActionURL)
+	}
+	// A RETRY while the customer has not completed it: the same challenge.
+	retry()
+	if again := challenges(2); again.ActionURL != challenge.ActionURL {
+		t.Fatalf("RETRY before the challenge is done: action_url %q, want the same %q", again.ActionURL, challenge.ActionURL)
 	}
 	// The customer completes the challenge at the PSP.
 	resp, err := http.Post(challenge.ActionURL, "application/x-www-form-urlencoded", nil)
@@ -211,17 +232,17 @@ func TestThreeDSChallengeThenApproval(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("completing the challenge: HTTP %d", resp.StatusCode)
 	}
-	b, err := s.serde.Encode(&schemas.CustomerAction{PaymentID: "p-3ds", Action: schemas.ActionRetry, RequestedAtMs: time.Now().UnixMilli()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.publish(t, &kgo.Record{Topic: s.cluster.Topics().Actions, Key: []byte("p-3ds"), Value: b})
+	retry()
 	res := s.results(t, 1)["p-3ds"]
-	if res.Status != schemas.StatusApproved || res.ActionURL != "" || !equal(pathPSPs(res), []string{"psp-a", "psp-a"}) {
-		t.Fatalf("after the challenge: %s via %v (action_url %q), want APPROVED via psp-a twice", res.Status, pathPSPs(res), res.ActionURL)
+	if res.Status != schemas.StatusApproved || res.ActionURL != "" || res.PSP != "psp-a" || res.PSPReference != challenge.PSPReference {
+		t.Fatalf("after the challenge: %s at %s, reference %q (action_url %q); want APPROVED at psp-a with the challenged payment's reference %q",
+			res.Status, res.PSP, res.PSPReference, res.ActionURL, challenge.PSPReference)
 	}
 	if n := s.sim.Approvals("p-3ds"); n != 1 {
-		t.Fatalf("approvals %d, want 1", n)
+		t.Fatalf("approvals %d, want 1: the RETRY sent the payment again", n)
+	}
+	if n := s.sim.Stats()["psp-a"].Challenges; n != 1 {
+		t.Fatalf("%d challenges at psp-a, want 1: a RETRY sent the payment again", n)
 	}
 }
 

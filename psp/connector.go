@@ -54,9 +54,17 @@ type Outcome struct {
 	IssuerCode string
 	Message    string
 	Reference  string // the PSP's transaction reference
-	// ActionURL is, for a customer_error the customer can resolve (a 3-D
-	// Secure challenge), where they do it; the ACTION_REQUIRED result
-	// carries it. Empty otherwise.
+	// Pending is set on a customer_error the PSP holds open for the
+	// customer (a 3-D Secure challenge, Stripe's requires_action, Adyen's
+	// *Shopper result codes): the customer completing it completes this
+	// very request at the PSP, so a RETRY must ask about it before sending
+	// the payment again. A failed authentication or a wrong OTP is not
+	// pending: nothing is left open.
+	Pending bool
+	// ActionURL is, for a pending request, where the customer completes it
+	// when the PSP gave a page (a redirect); the ACTION_REQUIRED result
+	// carries it. Empty otherwise (Stripe.js or Adyen's Drop-in handle it
+	// in the merchant's page).
 	ActionURL string
 	// RetryAfter is the PSP's or network's advice for soft declines and rate limits.
 	RetryAfter time.Duration

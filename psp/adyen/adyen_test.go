@@ -110,7 +110,7 @@ func TestAdyenFlows(t *testing.T) {
 
 	t.Run("a redirect for 3-D Secure gives the shopper's page", func(t *testing.T) {
 		out := c.Attempt(ctx, charge("pay-redirect-1", adyentest.TokenRedirect))
-		if out.Class != schemas.ClassCustomerError || out.PSPCode != "RedirectShopper" ||
+		if out.Class != schemas.ClassCustomerError || out.PSPCode != "RedirectShopper" || !out.Pending ||
 			out.ActionURL != "https://checkoutshopper-test.adyen.com/checkoutshopper/threeDS/redirect" {
 			t.Fatalf("RedirectShopper: %+v", out)
 		}

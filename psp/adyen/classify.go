@@ -156,8 +156,13 @@ func classifyPayment(p *paymentResponse, network string) psp.Outcome {
 	if !listed && p.ResultCode != "" {
 		out.PSPCode = p.ResultCode
 	}
-	if class == schemas.ClassCustomerError && p.Action != nil {
-		out.ActionURL = p.Action.URL
+	if class == schemas.ClassCustomerError && strings.HasSuffix(p.ResultCode, "Shopper") {
+		// RedirectShopper, IdentifyShopper, ChallengeShopper,
+		// PresentToShopper: the payment waits for the shopper.
+		out.Pending = true
+		if p.Action != nil {
+			out.ActionURL = p.Action.URL
+		}
 	}
 	out.Class = class
 	out.Outcome = psp.OutcomeOf(class)

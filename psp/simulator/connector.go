@@ -187,7 +187,7 @@ func classifyPayment(pr PaymentResponse) psp.Outcome {
 	case StatusRequiresAction:
 		// The customer must authenticate first: the merchant sends them to
 		// ActionURL, then RETRY attempts this PSP again.
-		out.Outcome, out.Class, out.ActionURL = schemas.OutcomeDeclined, schemas.ClassCustomerError, pr.ActionURL
+		out.Outcome, out.Class, out.Pending, out.ActionURL = schemas.OutcomeDeclined, schemas.ClassCustomerError, true, pr.ActionURL
 		return out
 	default:
 		return psp.Failure(schemas.ClassPSPError, "malformed_response", fmt.Sprintf("PSP answer has unknown status %q", pr.Status))

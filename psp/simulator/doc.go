@@ -118,8 +118,10 @@
 //	tok_timeout             approved and recorded, then held past the client timeout         in_doubt
 //	tok_malformed           200 with a truncated JSON body, not processed                    psp_error
 //	tok_3ds                 200 requires_action, authentication_required, with an            customer_error
-//	                        action_url (GET or POST /sim/{psp}/3ds/{payment_id}: the
-//	                        customer completes the challenge); approved once completed
+//	                        action_url (GET or POST /sim/{psp}/3ds/{idempotency_key}):
+//	                        completing it approves that request, as a real PSP does
+//	                        (status inquiries find the approval); later requests of the
+//	                        payment approve too (a second payment)
 //	tok_fail_at_<psp>       503 at PSP <psp>, approved at every other PSP                    psp_error / -
 //	tok_lost_at_<psp>       held past the client timeout at <psp>, never processed;          in_doubt, then
 //	                        approved at every other PSP                                      psp_error / -

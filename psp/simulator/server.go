@@ -53,7 +53,8 @@ type PaymentResponse struct {
 	AmountMinor    int64             `json:"amount_minor"`
 	Currency       string            `json:"currency"`
 	// ActionURL is, for requires_action, where the customer completes the
-	// 3-D Secure challenge (GET or POST /sim/{psp}/3ds/{payment_id}).
+	// 3-D Secure challenge of this very request (GET or POST
+	// /sim/{psp}/3ds/{idempotency_key}).
 	ActionURL string `json:"action_url,omitempty"`
 }
 
@@ -160,7 +161,9 @@ type pspState struct {
 	keys   map[string][]string // processed idempotency keys by payment id, in order
 	refs   map[string]*record  // approved authorizations by reference
 	// authenticated are the payments whose 3-D Secure challenge the
-	// customer completed (tok_3ds): their next attempt approves.
+	// customer completed (tok_3ds): the challenged request is approved,
+	// and so is any later request of the payment (the card is
+	// authenticated: a second request is a second payment).
 	authenticated map[string]bool
 	ledger        []Approval
 	stats         PSPStats
@@ -206,8 +209,8 @@ func New(cfg Configuration, opts ...Option) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/{psp}/payments", s.handlePayment)
 	mux.HandleFunc("GET /v1/{psp}/payments/{key}", s.handleStatus)
-	mux.HandleFunc("GET /sim/{psp}/3ds/{payment}", s.handleChallenge)
-	mux.HandleFunc("POST /sim/{psp}/3ds/{payment}", s.handleChallenge)
+	mux.HandleFunc("GET /sim/{psp}/3ds/{key}", s.handleChallenge)
+	mux.HandleFunc("POST /sim/{psp}/3ds/{key}", s.handleChallenge)
 	mux.HandleFunc("POST /sim/{psp}/down", s.handleSetDown(true))
 	mux.HandleFunc("POST /sim/{psp}/up", s.handleSetDown(false))
 	mux.HandleFunc("GET /sim/approvals", s.handleApprovals)
@@ -654,7 +657,7 @@ func (s *Server) process(p *pspState, req PaymentRequest, base string) plan {
 	rec := &record{req: req}
 	if tok.effect == effChallenge {
 		resp.Status, resp.Code, resp.Message = StatusRequiresAction, "authentication_required", "3-D Secure authentication required"
-		resp.ActionURL = base + "/sim/" + url.PathEscape(p.name) + "/3ds/" + url.PathEscape(req.PaymentID)
+		resp.ActionURL = base + "/sim/" + url.PathEscape(p.name) + "/3ds/" + url.PathEscape(req.IdempotencyKey)
 		p.stats.Challenges++
 	} else if tok.effect == effDecline {
 		resp.Status = StatusDeclined
@@ -664,16 +667,8 @@ func (s *Server) process(p *pspState, req PaymentRequest, base string) plan {
 		}
 		p.stats.Declined++
 	} else {
-		resp.Status = StatusApproved
-		resp.Message = "approved"
-		p.stats.Approved++
-		p.ledger = append(p.ledger, Approval{
-			PSP: p.name, PaymentID: req.PaymentID, IdempotencyKey: req.IdempotencyKey, Operation: req.Operation,
-			Reference: resp.Reference, AmountMinor: req.AmountMinor, Currency: req.Currency, At: time.Now(),
-		})
-		if !followUp {
-			p.refs[resp.Reference] = rec
-		}
+		resp.Status, resp.Message = StatusApproved, "approved"
+		p.approveLocked(rec, &resp, followUp)
 	}
 	rec.resp = resp
 	p.records[req.IdempotencyKey] = rec
@@ -788,9 +783,12 @@ func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// handleChallenge is the customer completing a 3-D Secure challenge at the
-// action_url of a requires_action answer: the payment's next attempt at
-// this PSP approves.
+// handleChallenge is the customer completing the 3-D Secure challenge at the
+// action_url of a requires_action answer. As at a real PSP, that completes
+// the challenged payment itself: its stored answer becomes the approval (a
+// status inquiry or a replay of its key finds it), and the payment's later
+// requests approve too (a client that sends another one has made a second
+// payment).
 func (s *Server) handleChallenge(w http.ResponseWriter, r *http.Request) {
 	p, ok := s.psps[r.PathValue("psp")]
 	if !ok {
@@ -798,13 +796,36 @@ func (s *Server) handleChallenge(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	rec, ok := p.records[r.PathValue("key")]
+	if !ok || rec.resp.Status != StatusRequiresAction {
+		writeJSON(w, http.StatusNotFound, ErrorResponse{Code: "no_challenge", Message: "no challenge waits under this key"})
+		return
+	}
 	if p.authenticated == nil {
 		p.authenticated = map[string]bool{}
 	}
-	p.authenticated[r.PathValue("payment")] = true
+	p.authenticated[rec.req.PaymentID] = true
 	p.stats.Authenticated++
-	p.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]string{"status": "authenticated", "payment_id": r.PathValue("payment")})
+	resp := rec.resp
+	resp.Status, resp.Code, resp.Message, resp.ActionURL = StatusApproved, "", "approved", ""
+	followUp := rec.req.Operation != schemas.OpAuthorize && rec.req.Operation != schemas.OpCharge
+	p.approveLocked(rec, &resp, followUp)
+	rec.resp = resp
+	writeJSON(w, http.StatusOK, map[string]string{"status": "authenticated", "payment_id": rec.req.PaymentID, "reference": resp.Reference})
+}
+
+// approveLocked records rec's approval (resp): the ledger, and the
+// reference a later follow-up names. p.mu must be held.
+func (p *pspState) approveLocked(rec *record, resp *PaymentResponse, followUp bool) {
+	p.stats.Approved++
+	p.ledger = append(p.ledger, Approval{
+		PSP: p.name, PaymentID: rec.req.PaymentID, IdempotencyKey: rec.req.IdempotencyKey, Operation: rec.req.Operation,
+		Reference: resp.Reference, AmountMinor: rec.req.AmountMinor, Currency: rec.req.Currency, At: time.Now(),
+	})
+	if !followUp {
+		p.refs[resp.Reference] = rec
+	}
 }
 
 func (s *Server) handleSetDown(down bool) http.HandlerFunc {

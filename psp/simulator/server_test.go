@@ -117,30 +117,40 @@ func testThreeDSTokenAsksForAChallenge(t *testing.T, via via) {
 	c := via.connector(t, s, "psp-a", time.Second)
 	first := authorize("pay-3ds", "psp-a", Token3DS)
 	out := c.Attempt(context.Background(), first)
-	if out.Class != schemas.ClassCustomerError || out.PSPCode != "authentication_required" || !strings.HasSuffix(out.ActionURL, "/sim/psp-a/3ds/pay-3ds") {
+	if out.Class != schemas.ClassCustomerError || out.PSPCode != "authentication_required" || !out.Pending || !strings.HasSuffix(out.ActionURL, "/sim/psp-a/3ds/"+first.IdempotencyKey) {
 		t.Fatalf("got %s/%s %s action_url %q, want customer_error authentication_required with the challenge URL", out.Outcome, out.Class, out.PSPCode, out.ActionURL)
 	}
 	if st, err := c.Status(context.Background(), first); err != nil || !st.Found || st.Outcome.ActionURL != out.ActionURL {
 		t.Fatalf("Status = %+v, %v; want the stored challenge", st, err)
 	}
-	// Not completed yet: a new attempt is challenged again.
+	// Not completed yet: another request is challenged too.
 	second := authorize("pay-3ds", "psp-a", Token3DS)
 	second.IdempotencyKey = "pay-3ds-2"
 	if out := c.Attempt(context.Background(), second); out.Class != schemas.ClassCustomerError {
 		t.Fatalf("before the challenge is completed: %s/%s, want another challenge", out.Outcome, out.Class)
 	}
+	// The customer completes the first challenge: that request is approved,
+	// and a status inquiry says so.
 	rec := httptest.NewRecorder()
-	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/sim/psp-a/3ds/pay-3ds", nil))
+	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/sim/psp-a/3ds/"+first.IdempotencyKey, nil))
 	if rec.Code != http.StatusOK {
 		t.Fatalf("completing the challenge: HTTP %d", rec.Code)
 	}
-	third := authorize("pay-3ds", "psp-a", Token3DS)
-	third.IdempotencyKey = "pay-3ds-3"
-	if out := c.Attempt(context.Background(), third); out.Outcome != schemas.OutcomeApproved {
-		t.Fatalf("after the challenge: %s/%s, want approved", out.Outcome, out.Class)
+	st, err := c.Status(context.Background(), first)
+	if err != nil || !st.Found || st.Outcome.Outcome != schemas.OutcomeApproved || st.Outcome.ActionURL != "" {
+		t.Fatalf("Status after the challenge = %+v, %v; want the approval", st, err)
 	}
 	if n := s.Approvals("pay-3ds"); n != 1 {
 		t.Fatalf("approvals = %d, want 1", n)
+	}
+	// A client that sends the payment again has made a second payment.
+	third := authorize("pay-3ds", "psp-a", Token3DS)
+	third.IdempotencyKey = "pay-3ds-3"
+	if out := c.Attempt(context.Background(), third); out.Outcome != schemas.OutcomeApproved {
+		t.Fatalf("after the challenge: %s/%s %s %s, want approved", out.Outcome, out.Class, out.PSPCode, out.Message)
+	}
+	if n := s.Approvals("pay-3ds"); n != 2 {
+		t.Fatalf("approvals = %d, want 2", n)
 	}
 	if st := s.Stats()["psp-a"]; st.Challenges != 2 || st.Authenticated != 1 {
 		t.Errorf("stats: %d challenges, %d authenticated; want 2 and 1", st.Challenges, st.Authenticated)

@@ -268,6 +268,9 @@ func classifyIntent(op schemas.Operation, pi *paymentIntent, network string) psp
 		out = classifyDecline(pi.LastPaymentError, network)
 	case listed:
 		out = psp.Failure(r.Class, pi.Status, r.Meaning)
+		if pi.Status == "requires_action" {
+			out.Pending = true
+		}
 		if pi.Status == "requires_action" && pi.NextAction != nil && pi.NextAction.Type != "" {
 			out.Message += ": " + pi.NextAction.Type
 			if r := pi.NextAction.RedirectToURL; r != nil {

@@ -189,14 +189,19 @@ func TestRequiresActionCarriesTheRedirect(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := classifyIntent(schemas.OpCharge, &pi, "visa")
-	if out.Class != schemas.ClassCustomerError || out.ActionURL != "https://hooks.stripe.com/3d_secure_2/hosted?merchant=acct_1&payment_intent=pi_3MtwBwLkdIwHu7ix28a3tqPa" {
+	if out.Class != schemas.ClassCustomerError || !out.Pending || out.ActionURL != "https://hooks.stripe.com/3d_secure_2/hosted?merchant=acct_1&payment_intent=pi_3MtwBwLkdIwHu7ix28a3tqPa" {
 		t.Fatalf("redirect_to_url: %+v", out)
 	}
 	sdk := paymentIntent{ID: "pi_1", Status: "requires_action"}
 	if err := json.Unmarshal([]byte(`{"next_action": {"type": "use_stripe_sdk", "use_stripe_sdk": {"type": "three_d_secure_redirect"}}}`), &sdk); err != nil {
 		t.Fatal(err)
 	}
-	if out := classifyIntent(schemas.OpCharge, &sdk, "visa"); out.Class != schemas.ClassCustomerError || out.ActionURL != "" {
-		t.Fatalf("use_stripe_sdk: %+v, want customer_error without an action URL", out)
+	if out := classifyIntent(schemas.OpCharge, &sdk, "visa"); out.Class != schemas.ClassCustomerError || !out.Pending || out.ActionURL != "" {
+		t.Fatalf("use_stripe_sdk: %+v, want a pending customer_error without an action URL", out)
+	}
+	// A failed authentication leaves nothing open.
+	failed := paymentIntent{ID: "pi_2", Status: "requires_payment_method", LastPaymentError: &apiError{Type: "card_error", Code: "card_declined", DeclineCode: "authentication_required"}}
+	if out := classifyIntent(schemas.OpCharge, &failed, "visa"); out.Pending {
+		t.Fatalf("a failed authentication: %+v, want nothing pending", out)
 	}
 }
