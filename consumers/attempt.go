@@ -267,6 +267,16 @@ func (p *Processor) complete(w *work, c completion) {
 				AttemptNumber: len(st.Path), LastPSP: s.psp, Decision: st.Decision, Rank: s.rank, Request: req,
 			})
 		}
+		if act.Kind != router.RetryStop && !s.followUp && p.keepsPrimary(st) && act.PSP != st.Decision.Candidates[0].PSP {
+			// A renewal under recurring_hold: primary never goes to
+			// another PSP: held while its primary is not available,
+			// otherwise FAILED (the merchant's dunning retries it).
+			if p.holdAtPrimary(w, st) {
+				return
+			}
+			p.finish(w, st, schemas.StatusFailed, &out, "renewal not failed over (processor.recurring_hold: primary): "+out.Message)
+			return
+		}
 		if act.Kind != router.RetryStop && p.retry(w, st, s, &out, summary, act) {
 			return
 		}

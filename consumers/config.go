@@ -56,11 +56,15 @@ type Configuration struct {
 	// "all_down" (the default) holds it while every one of its candidates is
 	// down, and otherwise fails it over like any payment: renewals keep
 	// flowing through the backup. "primary" is Recurly's gateway failover:
-	// renewals are never failed over to the backup; one is held while its
-	// primary (the first candidate as routed) is down and released to the
-	// primary when it is healthy again. One-time payments and signups fail
-	// over in both modes. A recurring payment with a provider override
-	// (Recurly's gateway_code) is held while that PSP is down, in both.
+	// renewals are never sent to the backup. One is held while its primary
+	// (the first candidate as routed) is not healthy, and released to the
+	// primary when it is; one that fails at its primary is held if that
+	// took the primary down, and otherwise ends FAILED, its failure its own
+	// (the merchant's dunning retries it). One-time payments and signups
+	// fail over in both modes. A recurring payment with a provider override
+	// (Recurly's gateway_code) is held while that PSP is down, in both. A
+	// held payment in the probe share of a probing PSP goes as one of its
+	// probes, so that a PSP only held payments use still recovers.
 	RecurringHold string `yaml:"recurring_hold"`
 	// MaxInFlight bounds the PSP calls under way at once on this instance,
 	// all PSPs together. The processor admits as many payments again ahead

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/payroute/payroute/consumers"
 	"github.com/payroute/payroute/health"
+	"github.com/payroute/payroute/psp/simulator"
 	"github.com/payroute/payroute/schemas"
 )
 
@@ -71,8 +73,8 @@ type fakeHealth struct{ up atomic.Bool }
 
 func (f *fakeHealth) Order(c []schemas.Candidate, _, _, _ string) []schemas.Candidate { return c }
 func (f *fakeHealth) Observe(health.Observation)                                      {}
-func (f *fakeHealth) AllDown([]schemas.Candidate, string, string) bool                { return !f.up.Load() }
-func (f *fakeHealth) Available([]schemas.Candidate, string, string) bool              { return f.up.Load() }
+func (f *fakeHealth) AllDown([]schemas.Candidate, string, string, string) bool        { return !f.up.Load() }
+func (f *fakeHealth) Available([]schemas.Candidate, string, string, string) bool      { return f.up.Load() }
 func (f *fakeHealth) Recovered() <-chan struct{}                                      { return nil }
 
 // TestRecurringPaymentsAreHeldWhileAllPSPsAreDown: a recurring payment whose
@@ -109,6 +111,9 @@ func TestRecurringPaymentsAreHeldWhileAllPSPsAreDown(t *testing.T) {
 type pspHealth struct {
 	mu   sync.Mutex
 	down map[string]bool
+	// downOnFailure takes a PSP down on a failure that fails over, as a
+	// tracker does once enough of them came.
+	downOnFailure bool
 }
 
 func (h *pspHealth) setDown(psp string, down bool) {
@@ -136,11 +141,17 @@ func (h *pspHealth) Order(c []schemas.Candidate, _, _, _ string) []schemas.Candi
 	})
 	return out
 }
-func (h *pspHealth) Observe(health.Observation) {}
-func (h *pspHealth) AllDown(c []schemas.Candidate, cur, network string) bool {
-	return !h.Available(c, cur, network)
+func (h *pspHealth) Observe(o health.Observation) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.downOnFailure && o.Class.FailsOver() {
+		h.down[o.PSP] = true
+	}
 }
-func (h *pspHealth) Available(c []schemas.Candidate, _, _ string) bool {
+func (h *pspHealth) AllDown(c []schemas.Candidate, cur, network, id string) bool {
+	return !h.Available(c, cur, network, id)
+}
+func (h *pspHealth) Available(c []schemas.Candidate, _, _, _ string) bool {
 	for _, x := range c {
 		if !h.isDown(x.PSP) {
 			return true
@@ -209,6 +220,60 @@ func TestRecurringWaitsForItsPrimary(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRenewalFailingAtItsPrimaryIsNotFailedOver: under recurring_hold:
+// primary a renewal is never sent to the backup, also when it fails at the
+// primary. A failure that takes the primary down holds it, and it is
+// released to the primary; a failure while the primary stays available is
+// the payment's own, and it ends FAILED. A one-time payment fails over.
+func TestRenewalFailingAtItsPrimaryIsNotFailedOver(t *testing.T) {
+	s := newStackWith(t, stackOptions{noStart: true})
+	h := &pspHealth{down: map[string]bool{}}
+	proc := s.startProcessorWith(t, func(c *consumers.Configuration) { c.RecurringHold = consumers.RecurringHoldPrimary },
+		func(p *consumers.Processor) { p.SetHealth(h) })
+
+	// psp-a answers 503 for this renewal only, and stays available.
+	own := payment("renewal-own", simulator.FailAt("psp-a"), "psp-a", "psp-b")
+	own.Recurring = true
+	s.publish(t, s.request(t, own))
+	if r := s.results(t, 1)["renewal-own"]; r.Status != schemas.StatusFailed || !equal(pathPSPs(r), []string{"psp-a"}) || !strings.Contains(r.Reason, "not failed over") {
+		t.Fatalf("renewal failing at an available primary: %s via %v (%q), want FAILED at psp-a only, saying why", r.Status, pathPSPs(r), r.Reason)
+	}
+
+	// psp-a goes down: its failures take it down in the health view.
+	h.mu.Lock()
+	h.downOnFailure = true
+	h.mu.Unlock()
+	if err := s.sim.SetDown("psp-a", true); err != nil {
+		t.Fatal(err)
+	}
+	renewal := payment("renewal", "tok_approve", "psp-a", "psp-b")
+	renewal.Recurring = true
+	s.publish(t, s.request(t, renewal), s.request(t, payment("one-time", "tok_approve", "psp-a", "psp-b")))
+	results := s.results(t, 2)
+	if r := results["one-time"]; r.Status != schemas.StatusApproved || r.PSP != "psp-b" {
+		t.Fatalf("one-time payment: %s at %s, want failed over to psp-b", r.Status, r.PSP)
+	}
+	waitFor(t, "the renewal held", func() bool { return proc.Stats().Held() == 1 })
+	if n := s.sim.Approvals("renewal"); n != 0 {
+		t.Fatalf("the held renewal was approved %d times", n)
+	}
+
+	if err := s.sim.SetDown("psp-a", false); err != nil {
+		t.Fatal(err)
+	}
+	h.mu.Lock()
+	h.downOnFailure = false
+	h.mu.Unlock()
+	h.setDown("psp-a", false)
+	r := s.results(t, 3)["renewal"]
+	if r.Status != schemas.StatusApproved || r.PSP != "psp-a" || slices.Contains(pathPSPs(r), "psp-b") {
+		t.Fatalf("released renewal: %s at %s via %v, want APPROVED at psp-a, never at psp-b", r.Status, r.PSP, pathPSPs(r))
+	}
+	if n := s.sim.Approvals("renewal"); n != 1 {
+		t.Fatalf("renewal approvals %d, want 1", n)
 	}
 }
 

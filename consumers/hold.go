@@ -19,7 +19,7 @@ func (p *Processor) hold(w *work, st *PaymentState) bool {
 	}
 	req := st.Request
 	network := req.PaymentMethod.Network
-	if req.Recurring && p.health.AllDown(p.waitsFor(st), req.Currency, network) {
+	if req.Recurring && p.health.AllDown(p.waitsFor(st), req.Currency, network, st.PaymentID) {
 		// Held in the order routed: under "primary" the release goes to the
 		// primary.
 		st.Phase, st.HeldAtMs = PhaseHeld, w.now.UnixMilli()
@@ -28,10 +28,36 @@ func (p *Processor) hold(w *work, st *PaymentState) bool {
 		p.log.Info("recurring payment held: the PSPs it waits for are down", "payment_id", st.PaymentID, "waits_for", pspNames(p.waitsFor(st)))
 		return true
 	}
-	if st.Decision.RuleID != router.RuleOverride {
+	if st.Decision.RuleID != router.RuleOverride && !p.keepsPrimary(st) {
 		st.Decision.Candidates = p.health.Order(st.Decision.Candidates, req.Currency, network, st.PaymentID)
 	}
 	return false
+}
+
+// keepsPrimary reports whether st is a renewal that only its primary may
+// take (RecurringHold "primary"): its candidates keep their routed order,
+// and a failure at the primary never fails it over (holdAtPrimary).
+func (p *Processor) keepsPrimary(st *PaymentState) bool {
+	return p.cfg.RecurringHold == RecurringHoldPrimary && st.Request != nil && st.Request.Recurring && len(st.Decision.Candidates) > 0
+}
+
+// holdAtPrimary keeps a renewal that failed at its primary with a failure
+// that would fail it over, under RecurringHold "primary": held while the
+// primary is not available (a failure on the way down, a probe that
+// failed), released to the primary with a new idempotency key when it is;
+// when the primary is available the failure is this payment's, and it ends
+// with it (the merchant's dunning retries). It reports whether it held.
+func (p *Processor) holdAtPrimary(w *work, st *PaymentState) bool {
+	req := st.Request
+	if p.health == nil || p.health.Available(p.waitsFor(st), req.Currency, req.PaymentMethod.Network, st.PaymentID) {
+		return false
+	}
+	st.ScheduledRetries++ // the release is a new request: a new key
+	st.Phase, st.HeldAtMs, st.InFlight = PhaseHeld, w.now.UnixMilli(), nil
+	w.counts.held++
+	w.save(st)
+	p.log.Info("renewal held: its primary failed and is not available; it is not failed over (recurring_hold: primary)", "payment_id", st.PaymentID)
+	return true
 }
 
 // waitsFor is the candidates whose being down holds a recurring payment:
@@ -52,10 +78,10 @@ func (p *Processor) waitsFor(st *PaymentState) []schemas.Candidate {
 func (p *Processor) release(w *work, st *PaymentState) {
 	req := st.Request
 	network := req.PaymentMethod.Network
-	if p.health == nil || !p.health.Available(p.waitsFor(st), req.Currency, network) {
+	if p.health == nil || !p.health.Available(p.waitsFor(st), req.Currency, network, st.PaymentID) {
 		return
 	}
-	if st.Decision.RuleID != router.RuleOverride && p.cfg.RecurringHold != RecurringHoldPrimary {
+	if st.Decision.RuleID != router.RuleOverride && !p.keepsPrimary(st) {
 		st.Decision.Candidates = p.health.Order(st.Decision.Candidates, req.Currency, network, st.PaymentID)
 	}
 	st.Phase, st.HeldAtMs = PhaseInFlight, 0
@@ -72,7 +98,7 @@ func (p *Processor) releasable(due map[int32][]string) map[int32][]string {
 	}
 	for _, h := range p.store.Held() {
 		req := h.st.Request
-		if !p.health.Available(p.waitsFor(h.st), req.Currency, req.PaymentMethod.Network) {
+		if !p.health.Available(p.waitsFor(h.st), req.Currency, req.PaymentMethod.Network, h.st.PaymentID) {
 			continue
 		}
 		if due == nil {

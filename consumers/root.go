@@ -72,8 +72,8 @@ type Routing interface {
 type Health interface {
 	Order(cands []schemas.Candidate, currency, network, paymentID string) []schemas.Candidate
 	Observe(o health.Observation)
-	AllDown(cands []schemas.Candidate, currency, network string) bool
-	Available(cands []schemas.Candidate, currency, network string) bool
+	AllDown(cands []schemas.Candidate, currency, network, paymentID string) bool
+	Available(cands []schemas.Candidate, currency, network, paymentID string) bool
 	Recovered() <-chan struct{}
 }
 

@@ -330,24 +330,35 @@ func TestHeldPaymentsWaitForARecovery(t *testing.T) {
 	c := newClock()
 	tr := newTracker(t, cfg, c)
 	both := cands("a", "b")
-	if tr.AllDown(both, "EUR", "visa") || !tr.Available(both, "EUR", "visa") {
+	if tr.AllDown(both, "EUR", "visa", "pay-1") || !tr.Available(both, "EUR", "visa", "pay-1") {
 		t.Fatal("healthy PSPs reported down")
 	}
-	if tr.AllDown(nil, "EUR", "visa") {
+	if tr.AllDown(nil, "EUR", "visa", "pay-1") {
 		t.Fatal("no candidates reported all down")
 	}
 	feed(tr, c, 20, step, Observation{PSP: "a", Class: schemas.ClassPSPError})
-	if tr.AllDown(both, "EUR", "visa") {
+	if tr.AllDown(both, "EUR", "visa", "pay-1") {
 		t.Fatal("b is healthy, but all reported down")
 	}
 	feed(tr, c, 20, step, Observation{PSP: "b", Currency: "EUR", Class: schemas.ClassPSPError})
-	if !tr.AllDown(both, "EUR", "visa") || tr.Available(both, "EUR", "visa") {
+	if !tr.AllDown(both, "EUR", "visa", "pay-1") || tr.Available(both, "EUR", "visa", "pay-1") {
 		t.Fatal("a and b down, but not all down")
 	}
 	recovered := tr.Recovered()
 	c.Add(cfg.CoolOff)
-	if !tr.AllDown(both, "EUR", "visa") {
+	if !tr.AllDown(both, "EUR", "visa", "pay-1") {
 		t.Fatal("probing PSPs released held payments")
+	}
+	// ... except those in their probe share: they are the probes of a PSP
+	// that only held payments would use.
+	probe := ""
+	for i := 0; probe == "" && i < 10000; i++ {
+		if id := fmt.Sprintf("pay-%d", i); tr.probes(id, "a") {
+			probe = id
+		}
+	}
+	if probe == "" || !tr.Available(cands("a"), "EUR", "visa", probe) {
+		t.Fatalf("payment %q in a's probe share not released while a probes", probe)
 	}
 	select {
 	case <-recovered:
@@ -360,7 +371,7 @@ func TestHeldPaymentsWaitForARecovery(t *testing.T) {
 	default:
 		t.Fatal("Recovered did not fire when b became healthy")
 	}
-	if !tr.Available(both, "EUR", "visa") {
+	if !tr.Available(both, "EUR", "visa", "pay-1") {
 		t.Fatal("b healthy, held payments not available")
 	}
 	select {
