@@ -57,7 +57,7 @@ var (
 	descSinkInsertErrors = desc("payroute_sink_insert_errors_total",
 		"Failed ClickHouse inserts (each is retried).")
 	descSinkStopped = desc("payroute_sink_stopped",
-		"1 when the analytics sink stopped on its own (a record of payroute's own topics this build cannot read: upgrade; see /readyz and the log), else 0.")
+		"1 when the analytics sink stopped on its own rather than lose rows (a record this build cannot read, a topic that was recreated: /readyz and the log say which, and what to do), else 0.")
 	descSinkCommitted = desc("payroute_sink_records_committed_total",
 		"Records whose offsets the sink committed: loaded, or skipped, for good.")
 	descHealth = desc("payroute_psp_health",

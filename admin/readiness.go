@@ -108,7 +108,7 @@ func (s *Server) readiness(ctx context.Context) Readiness {
 	}
 	if sink := s.src.Sink; sink != nil {
 		checks = append(checks, check{
-			name: "analytics_sink", hint: "the analytics sink stopped and loads nothing on this instance until it is restarted (payments are not affected); a record written by a newer release needs this instance upgraded",
+			name: "analytics_sink", hint: "the analytics sink stopped rather than lose rows and loads nothing on this instance until it is restarted (payments are not affected); the error says why and what to do (docs/operators.md: Upgrading, A topic deleted and created again)",
 			run: func(context.Context) error {
 				if why := sink.Stats().Stopped; why != "" {
 					return errors.New(why)

@@ -59,6 +59,10 @@ func ForgetTopic(ctx context.Context, c *Conn, adm *kadm.Client, group, topic st
 	return forgetLoaded(ctx, c, topic)
 }
 
+// mutationWait is how long forgetLoaded waits for ClickHouse to apply its
+// delete before reporting it.
+const mutationWait = 30 * time.Second
+
 // forgetLoaded deletes ingest_offsets' rows of topic, waits for the
 // mutation to be done, and returns how many partitions it held.
 func forgetLoaded(ctx context.Context, c *Conn, topic string) (int, error) {
@@ -72,6 +76,9 @@ func forgetLoaded(ctx context.Context, c *Conn, topic string) (int, error) {
 	if err := c.Exec(ctx, "ALTER TABLE "+c.table("ingest_offsets")+" DELETE WHERE source_topic = ?", topic); err != nil {
 		return 0, fmt.Errorf("delete %s's rows of %s: %w", c.table("ingest_offsets"), topic, err)
 	}
+	// A mutation that does not finish is reported rather than waited on in
+	// silence: the caller's retries log it.
+	give := time.Now().Add(mutationWait)
 	for {
 		var pending uint64
 		if err := c.QueryRow(ctx, "SELECT count() FROM system.mutations WHERE database = ? AND table = 'ingest_offsets' AND is_done = 0", c.Database).Scan(&pending); err != nil {
@@ -79,6 +86,9 @@ func forgetLoaded(ctx context.Context, c *Conn, topic string) (int, error) {
 		}
 		if pending == 0 {
 			break
+		}
+		if time.Now().After(give) {
+			return 0, fmt.Errorf("%d mutations of %s not done after %s (see system.mutations)", pending, c.table("ingest_offsets"), mutationWait)
 		}
 		select {
 		case <-ctx.Done():

@@ -37,8 +37,8 @@ type Stats struct {
 	// Migrated is true once the schema is in place and loading has begun.
 	Migrated bool
 	// Stopped is why the sink stopped on its own, not asked to (a
-	// *NewerRecordError, or a decode failure that outlasted its retries);
-	// empty while it runs and after Stop. Nothing is loaded on this
+	// *NewerRecordError, a *DivergedError, or a decode failure that
+	// outlasted its retries); empty while it runs and after Stop. Nothing is loaded on this
 	// instance after that until it is restarted.
 	Stopped string
 }
