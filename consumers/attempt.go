@@ -100,8 +100,9 @@ func (p *Processor) runCall(ctx context.Context, c call) completion {
 //   - the challenged attempt is approved: that approval, no new request;
 //   - it still waits for the customer (psp.Outcome.Pending):
 //     ACTION_REQUIRED again, with the challenge's action_url if any;
-//   - the PSP cannot be asked within in_doubt_window: in doubt (IN_DOUBT),
-//     never a second request that could be a second charge.
+//   - the PSP cannot be asked, or is still working on it, within
+//     in_doubt_window: in doubt (IN_DOUBT), never a second request that
+//     could be a second charge.
 //
 // Otherwise (declined, a failed authentication, never processed) the
 // RETRY's own request goes out.
@@ -112,23 +113,7 @@ func (p *Processor) confirmChallenge(ctx context.Context, c call) (out psp.Outco
 	}
 	req := c.req
 	req.IdempotencyKey = c.confirmKey
-	since := p.now()
-	bo := backoff.NewExponentialBackOff()
-	bo.InitialInterval = p.cfg.InDoubtInitialInterval
-	bo.MaxElapsedTime = p.cfg.InDoubtWindow
-	var answer *psp.StatusOutcome
-	_ = backoff.Retry(func() error {
-		sctx, cancel := context.WithTimeout(ctx, p.cfg.AttemptTimeout)
-		defer cancel()
-		d.inquiries++
-		st, err := conn.Status(sctx, req)
-		if err != nil {
-			return err
-		}
-		answer = &st
-		return nil
-	}, backoff.WithContext(bo, ctx))
-	d.lasted = p.now().Sub(since)
+	answer, d := p.inquire(ctx, conn, req, answerSettles)
 	switch {
 	case answer == nil:
 		return psp.Outcome{Outcome: schemas.OutcomeError, Class: schemas.ClassInDoubt, PSPCode: "challenge_unconfirmed",
@@ -329,12 +314,37 @@ func (p *Processor) call(ctx context.Context, name string, req psp.Request, rese
 	if out.Class != schemas.ClassInDoubt || p.cfg.InDoubtWindow == 0 {
 		return out, doubt{}
 	}
+	answer, d := p.inquire(ctx, conn, req, answerSettles)
+	switch {
+	case answer == nil:
+		return out, d
+	case !answer.Found:
+		return psp.Outcome{Outcome: schemas.OutcomeError, Class: schemas.ClassPSPError, Latency: out.Latency,
+			PSPCode: "not_processed", Message: "timed out; the PSP confirms it never processed the request"}, d
+	}
+	resolved := answer.Outcome
+	resolved.Latency = out.Latency
+	return resolved, d
+}
+
+// answerSettles reports whether a status answer says what happened: one the PSP
+// is still working on (pending) does not yet.
+func answerSettles(st psp.StatusOutcome) bool {
+	return !st.Found || st.Outcome.Class != schemas.ClassInDoubt
+}
+
+// inquire asks conn what became of req (its idempotency key), on an
+// exponential backoff from in_doubt_initial_interval, until an answer
+// settles or in_doubt_window (or ctx) ends; a failed inquiry is asked
+// again. It returns the settling answer, nil when none came, and what the
+// inquiries took.
+func (p *Processor) inquire(ctx context.Context, conn psp.Connector, req psp.Request, settles func(psp.StatusOutcome) bool) (*psp.StatusOutcome, doubt) {
 	since := p.now()
 	var d doubt
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval = p.cfg.InDoubtInitialInterval
 	bo.MaxElapsedTime = p.cfg.InDoubtWindow
-	var resolved *psp.Outcome
+	var answer *psp.StatusOutcome
 	_ = backoff.Retry(func() error {
 		sctx, cancel := context.WithTimeout(ctx, p.cfg.AttemptTimeout)
 		defer cancel()
@@ -343,25 +353,14 @@ func (p *Processor) call(ctx context.Context, name string, req psp.Request, rese
 		if err != nil {
 			return err // still in doubt: ask again later
 		}
-		if !st.Found {
-			r := psp.Outcome{Outcome: schemas.OutcomeError, Class: schemas.ClassPSPError,
-				PSPCode: "not_processed", Message: "timed out; the PSP confirms it never processed the request"}
-			resolved = &r
-			return nil
+		if !settles(st) {
+			return fmt.Errorf("still pending at the PSP")
 		}
-		r := st.Outcome
-		if r.Class == schemas.ClassInDoubt {
-			return fmt.Errorf("still pending at %s", name)
-		}
-		resolved = &r
+		answer = &st
 		return nil
 	}, backoff.WithContext(bo, ctx))
 	d.lasted = p.now().Sub(since)
-	if resolved == nil {
-		return out, d
-	}
-	resolved.Latency = out.Latency
-	return *resolved, d
+	return answer, d
 }
 
 // newResult builds a result of the payment as it stands.
