@@ -205,7 +205,19 @@ func TestAttemptTapAndClientMetrics(t *testing.T) {
 
 	// kprom: the group client is labelled by its group; the admin port's
 	// own client and the other group-less client have distinct labels.
-	if got, ok := value(fams, "payroute_kafka_produce_records_total", map[string]string{"client": "some-group", "topic": cluster.Topics().Attempts}); !ok || got != 5 {
+	// franz-go runs the batch-written hook kprom counts in after it has
+	// finished the records' promises, so ProduceSync may return first:
+	// scrape until it has counted (or give up after 30 s).
+	produced := func() (float64, bool) {
+		return value(fams, "payroute_kafka_produce_records_total", map[string]string{"client": "some-group", "topic": cluster.Topics().Attempts})
+	}
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if got, ok := produced(); ok && got >= 5 {
+			break
+		}
+		fams = scrape(t, s.Handler())
+	}
+	if got, ok := produced(); !ok || got != 5 {
 		t.Errorf("kprom produce records of some-group to attempts = %v (present %v), want 5", got, ok)
 	}
 	labels := map[string]bool{}
