@@ -187,6 +187,21 @@ func runDemo(ctx context.Context, cfg Configuration, o demoOptions, out, progres
 		return nil, err
 	}
 
+	// The processor must hold its partitions before the load starts: the
+	// outage sits on the publishing timeline, and a processor still joining
+	// its group would take the payments published meanwhile after it (a
+	// loaded machine's run showed no failover at all).
+	for !proc.Assigned() {
+		if proc.Err() != nil {
+			return nil, proc.Err()
+		}
+		select {
+		case <-startCtx.Done():
+			return nil, fmt.Errorf("the processor did not join its group: %w", startCtx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+
 	// The outage sits on the publishing timeline so the report shows traffic
 	// before, during and after it.
 	publishing := time.Duration(float64(o.payments) / o.rate * float64(time.Second))

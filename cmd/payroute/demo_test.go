@@ -21,7 +21,9 @@ func TestDemoShowsFailoverAwayFromDownedPrimary(t *testing.T) {
 	cfg.Analytics.ClickHouse.Addr = addr
 	cfg.Analytics.ClickHouse.Database = "payroute_demo_" + randomSuffix(t)
 	cfg.Analytics.FlushInterval = 100 * time.Millisecond
-	o := demoOptions{payments: 400, rate: 400, outageFrom: 0.3, outageTo: 0.6, settleAfter: time.Minute,
+	// Publishing takes 2 s, psp-a is down for the middle second: time
+	// enough for payments to meet the outage on a loaded 2-core machine.
+	o := demoOptions{payments: 400, rate: 200, outageFrom: 0.25, outageTo: 0.75, settleAfter: time.Minute,
 		database: cfg.Analytics.ClickHouse.Database}
 	var out, progress syncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
