@@ -113,7 +113,7 @@ func (p *Processor) confirmChallenge(ctx context.Context, c call) (out psp.Outco
 	}
 	req := c.req
 	req.IdempotencyKey = c.confirmKey
-	answer, d := p.inquire(ctx, conn, req, answerSettles)
+	answer, d := p.inquire(ctx, conn, req)
 	switch {
 	case answer == nil:
 		return psp.Outcome{Outcome: schemas.OutcomeError, Class: schemas.ClassInDoubt, PSPCode: "challenge_unconfirmed",
@@ -314,7 +314,7 @@ func (p *Processor) call(ctx context.Context, name string, req psp.Request, rese
 	if out.Class != schemas.ClassInDoubt || p.cfg.InDoubtWindow == 0 {
 		return out, doubt{}
 	}
-	answer, d := p.inquire(ctx, conn, req, answerSettles)
+	answer, d := p.inquire(ctx, conn, req)
 	switch {
 	case answer == nil:
 		return out, d
@@ -327,18 +327,12 @@ func (p *Processor) call(ctx context.Context, name string, req psp.Request, rese
 	return resolved, d
 }
 
-// answerSettles reports whether a status answer says what happened: one the PSP
-// is still working on (pending) does not yet.
-func answerSettles(st psp.StatusOutcome) bool {
-	return !st.Found || st.Outcome.Class != schemas.ClassInDoubt
-}
-
 // inquire asks conn what became of req (its idempotency key), on an
-// exponential backoff from in_doubt_initial_interval, until an answer
-// settles or in_doubt_window (or ctx) ends; a failed inquiry is asked
-// again. It returns the settling answer, nil when none came, and what the
-// inquiries took.
-func (p *Processor) inquire(ctx context.Context, conn psp.Connector, req psp.Request, settles func(psp.StatusOutcome) bool) (*psp.StatusOutcome, doubt) {
+// exponential backoff from in_doubt_initial_interval, until it says (not
+// found, or an outcome it is no longer working on) or in_doubt_window (or
+// ctx) ends; a failed inquiry, or a pending answer, is asked again. It
+// returns the answer, nil when none came, and what the inquiries took.
+func (p *Processor) inquire(ctx context.Context, conn psp.Connector, req psp.Request) (*psp.StatusOutcome, doubt) {
 	since := p.now()
 	var d doubt
 	bo := backoff.NewExponentialBackOff()
@@ -353,7 +347,7 @@ func (p *Processor) inquire(ctx context.Context, conn psp.Connector, req psp.Req
 		if err != nil {
 			return err // still in doubt: ask again later
 		}
-		if !settles(st) {
+		if st.Found && st.Outcome.Class == schemas.ClassInDoubt {
 			return fmt.Errorf("still pending at the PSP")
 		}
 		answer = &st

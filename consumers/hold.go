@@ -22,16 +22,30 @@ func (p *Processor) hold(w *work, st *PaymentState) bool {
 	if req.Recurring && p.health.AllDown(p.waitsFor(st), req.Currency, network, st.PaymentID) {
 		// Held in the order routed: under "primary" the release goes to the
 		// primary.
-		st.Phase, st.HeldAtMs = PhaseHeld, w.now.UnixMilli()
-		w.counts.held++
-		w.save(st)
-		p.log.Info("recurring payment held: the PSPs it waits for are down", "payment_id", st.PaymentID, "waits_for", pspNames(p.waitsFor(st)))
+		p.putOnHold(w, st, "recurring payment held: the PSPs it waits for are down")
 		return true
 	}
-	if st.Decision.RuleID != router.RuleOverride && !p.keepsPrimary(st) {
-		st.Decision.Candidates = p.health.Order(st.Decision.Candidates, req.Currency, network, st.PaymentID)
-	}
+	p.orderByHealth(st)
 	return false
+}
+
+// putOnHold parks st until releasable finds a PSP it waits for available.
+func (p *Processor) putOnHold(w *work, st *PaymentState, why string) {
+	st.Phase, st.HeldAtMs, st.InFlight = PhaseHeld, w.now.UnixMilli(), nil
+	w.counts.held++
+	w.save(st)
+	p.log.Info(why, "payment_id", st.PaymentID, "waits_for", pspNames(p.waitsFor(st)))
+}
+
+// orderByHealth puts st's candidates in the order to attempt them now
+// (health.Tracker.Order), except where the order is the caller's: a
+// provider override, and a renewal that only its primary may take.
+func (p *Processor) orderByHealth(st *PaymentState) {
+	if st.Decision.RuleID == router.RuleOverride || p.keepsPrimary(st) {
+		return
+	}
+	req := st.Request
+	st.Decision.Candidates = p.health.Order(st.Decision.Candidates, req.Currency, req.PaymentMethod.Network, st.PaymentID)
 }
 
 // keepsPrimary reports whether st is a renewal that only its primary may
@@ -53,10 +67,7 @@ func (p *Processor) holdAtPrimary(w *work, st *PaymentState) bool {
 		return false
 	}
 	st.ScheduledRetries++ // the release is a new request: a new key
-	st.Phase, st.HeldAtMs, st.InFlight = PhaseHeld, w.now.UnixMilli(), nil
-	w.counts.held++
-	w.save(st)
-	p.log.Info("renewal held: its primary failed and is not available; it is not failed over (recurring_hold: primary)", "payment_id", st.PaymentID)
+	p.putOnHold(w, st, "renewal held: its primary failed and is not available; it is not failed over (recurring_hold: primary)")
 	return true
 }
 
@@ -81,9 +92,7 @@ func (p *Processor) release(w *work, st *PaymentState) {
 	if p.health == nil || !p.health.Available(p.waitsFor(st), req.Currency, network, st.PaymentID) {
 		return
 	}
-	if st.Decision.RuleID != router.RuleOverride && !p.keepsPrimary(st) {
-		st.Decision.Candidates = p.health.Order(st.Decision.Candidates, req.Currency, network, st.PaymentID)
-	}
+	p.orderByHealth(st)
 	st.Phase, st.HeldAtMs = PhaseInFlight, 0
 	p.log.Info("held payment released", "payment_id", st.PaymentID)
 	cand := st.Decision.Candidates[0]
