@@ -65,14 +65,9 @@ type behindCommit struct {
 // partition that ends before what ClickHouse holds of it stops the sink
 // (DivergedError).
 func (s *Sink) adjust(ctx context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
-	// The inserts running now are the ones that may carry these
-	// partitions; inserts starting later are other owners' (of other
-	// partitions), and waiting for them could last as long as they keep
-	// coming.
 	var held map[partition]int64
-	var running []string
+	var running insertsRunning
 	var div *DivergedError
-	listed := false
 	assigned := map[string][]int32{}
 	for topic, parts := range offsets {
 		for id := range parts {
@@ -80,14 +75,7 @@ func (s *Sink) adjust(ctx context.Context, offsets map[string]map[int32]kgo.Offs
 		}
 	}
 	err := s.retry(ctx, "read loaded offsets", func() error {
-		if !listed {
-			var err error
-			if running, err = runningInserts(ctx, s.conn); err != nil {
-				return err
-			}
-			listed = true
-		}
-		if err := waitQueries(ctx, s.conn, running); err != nil {
+		if err := running.wait(ctx, s.conn); err != nil {
 			return err
 		}
 		var err error

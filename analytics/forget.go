@@ -63,18 +63,18 @@ func ForgetTopic(ctx context.Context, c *Conn, adm *kadm.Client, group, topic st
 // delete before reporting it.
 const mutationWait = 30 * time.Second
 
-// forgetLoaded deletes ingest_offsets' rows of topic, waits for the
-// mutation to be done, and returns how many partitions it held.
-func forgetLoaded(ctx context.Context, c *Conn, topic string) (int, error) {
+// forgetLoaded deletes ingest_offsets' rows of topics (one mutation),
+// waits for it to be done, and returns how many partitions they held.
+func forgetLoaded(ctx context.Context, c *Conn, topics ...string) (int, error) {
 	var held uint64
-	if err := c.QueryRow(ctx, "SELECT uniqExact(source_partition) FROM "+c.table("ingest_offsets")+" WHERE source_topic = ?", topic).Scan(&held); err != nil {
+	if err := c.QueryRow(ctx, "SELECT uniqExact(source_topic, source_partition) FROM "+c.table("ingest_offsets")+" WHERE has(?, source_topic)", topics).Scan(&held); err != nil {
 		return 0, fmt.Errorf("read %s: %w", c.table("ingest_offsets"), err)
 	}
 	if held == 0 {
 		return 0, nil
 	}
-	if err := c.Exec(ctx, "ALTER TABLE "+c.table("ingest_offsets")+" DELETE WHERE source_topic = ?", topic); err != nil {
-		return 0, fmt.Errorf("delete %s's rows of %s: %w", c.table("ingest_offsets"), topic, err)
+	if err := c.Exec(ctx, "ALTER TABLE "+c.table("ingest_offsets")+" DELETE WHERE has(?, source_topic)", topics); err != nil {
+		return 0, fmt.Errorf("delete %s's rows of %v: %w", c.table("ingest_offsets"), topics, err)
 	}
 	// A mutation that does not finish is reported rather than waited on in
 	// silence: the caller's retries log it.
@@ -92,7 +92,7 @@ func forgetLoaded(ctx context.Context, c *Conn, topic string) (int, error) {
 		}
 		select {
 		case <-ctx.Done():
-			return 0, fmt.Errorf("waiting for ClickHouse to delete %s's rows of %s: %w", c.table("ingest_offsets"), topic, ctx.Err())
+			return 0, fmt.Errorf("waiting for ClickHouse to delete %s's rows of %v: %w", c.table("ingest_offsets"), topics, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -110,33 +110,20 @@ func forgetLoaded(ctx context.Context, c *Conn, topic string) (int, error) {
 // one leaves it running, and offsets it recorded after the delete would be
 // taken for this run's.
 func (s *Sink) forgetEmbedded(ctx context.Context) error {
-	var running []string
-	listed := false
-	if err := s.retry(ctx, "wait for an earlier run's inserts", func() error {
-		if !listed {
-			var err error
-			if running, err = runningInserts(ctx, s.conn); err != nil {
-				return err
-			}
-			listed = true
-		}
-		return waitQueries(ctx, s.conn, running)
+	var running insertsRunning
+	if err := s.retry(ctx, "wait for an earlier run's inserts", func() error { return running.wait(ctx, s.conn) }); err != nil {
+		return err
+	}
+	var n int
+	if err := s.retry(ctx, "forget an earlier run's offsets", func() error {
+		var err error
+		n, err = forgetLoaded(ctx, s.conn, s.topics.Attempts, s.topics.Results, s.topics.Requested)
+		return err
 	}); err != nil {
 		return err
 	}
-	for _, topic := range []string{s.topics.Attempts, s.topics.Results, s.topics.Requested} {
-		var n int
-		err := s.retry(ctx, "forget an earlier run's offsets", func() error {
-			var err error
-			n, err = forgetLoaded(ctx, s.conn, topic)
-			return err
-		})
-		if err != nil {
-			return err
-		}
-		if n > 0 {
-			s.log.Info("analytics: the embedded Kafka starts empty; forgot how far an earlier run loaded its topic (its rows stay)", "topic", topic, "partitions", n)
-		}
+	if n > 0 {
+		s.log.Info("analytics: the embedded Kafka starts empty; forgot how far an earlier run loaded its topics (their rows stay)", "partitions", n)
 	}
 	return nil
 }

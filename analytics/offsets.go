@@ -70,6 +70,28 @@ func runningInserts(ctx context.Context, c *Conn) ([]string, error) {
 	return out, rows.Err()
 }
 
+// insertsRunning waits for the sink inserts into a database that were
+// executing on the server when wait was first called: those may carry the
+// rows of partitions changing hands (or of a run that died), while inserts
+// that start later are other owners' and waiting for them could last as
+// long as they keep coming. wait is meant to be retried until it returns
+// nil; the list is taken once.
+type insertsRunning struct {
+	ids    []string
+	listed bool
+}
+
+func (r *insertsRunning) wait(ctx context.Context, c *Conn) error {
+	if !r.listed {
+		ids, err := runningInserts(ctx, c)
+		if err != nil {
+			return err
+		}
+		r.ids, r.listed = ids, true
+	}
+	return waitQueries(ctx, c, r.ids)
+}
+
 // waitQueries returns errStillRunning while any of the queries is in the
 // server's process list, nil once none is. A query leaves the list only
 // after it has finished, materialized views included, so from then on its
