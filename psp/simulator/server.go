@@ -543,7 +543,7 @@ func (s *Server) handlePayment(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, ErrorResponse{Code: "service_unavailable", Message: "PSP is down for maintenance"})
 		return
 	}
-	pl := s.process(p, req, "http://"+r.Host)
+	pl := s.process(p, req, r.Host)
 	s.wait(r.Context(), pl.latency)
 	if pl.hold {
 		s.wait(r.Context(), s.maxHold)
@@ -569,7 +569,7 @@ func (p *pspState) count(f func(*PSPStats)) {
 // process decides the answer to a payment request and records it if it was
 // processed. Checking and recording happen under one lock, so one
 // idempotency key is processed at most once however many requests race.
-func (s *Server) process(p *pspState, req PaymentRequest, base string) plan {
+func (s *Server) process(p *pspState, req PaymentRequest, host string) plan {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	lat := p.drawLatencyLocked()
@@ -657,7 +657,7 @@ func (s *Server) process(p *pspState, req PaymentRequest, base string) plan {
 	rec := &record{req: req}
 	if tok.effect == effChallenge {
 		resp.Status, resp.Code, resp.Message = StatusRequiresAction, "authentication_required", "3-D Secure authentication required"
-		resp.ActionURL = base + "/sim/" + url.PathEscape(p.name) + "/3ds/" + url.PathEscape(req.IdempotencyKey)
+		resp.ActionURL = "http://" + host + "/sim/" + url.PathEscape(p.name) + "/3ds/" + url.PathEscape(req.IdempotencyKey)
 		p.stats.Challenges++
 	} else if tok.effect == effDecline {
 		resp.Status = StatusDeclined
@@ -668,7 +668,7 @@ func (s *Server) process(p *pspState, req PaymentRequest, base string) plan {
 		p.stats.Declined++
 	} else {
 		resp.Status, resp.Message = StatusApproved, "approved"
-		p.approveLocked(rec, &resp, followUp)
+		p.approveLocked(rec, &resp)
 	}
 	rec.resp = resp
 	p.records[req.IdempotencyKey] = rec
@@ -809,21 +809,21 @@ func (s *Server) handleChallenge(w http.ResponseWriter, r *http.Request) {
 	p.stats.Authenticated++
 	resp := rec.resp
 	resp.Status, resp.Code, resp.Message, resp.ActionURL = StatusApproved, "", "approved", ""
-	followUp := rec.req.Operation != schemas.OpAuthorize && rec.req.Operation != schemas.OpCharge
-	p.approveLocked(rec, &resp, followUp)
+	p.approveLocked(rec, &resp)
 	rec.resp = resp
 	writeJSON(w, http.StatusOK, map[string]string{"status": "authenticated", "payment_id": rec.req.PaymentID, "reference": resp.Reference})
 }
 
-// approveLocked records rec's approval (resp): the ledger, and the
-// reference a later follow-up names. p.mu must be held.
-func (p *pspState) approveLocked(rec *record, resp *PaymentResponse, followUp bool) {
+// approveLocked records rec's approval (resp): the ledger, and for an
+// authorization or charge the reference a later follow-up names. p.mu must
+// be held.
+func (p *pspState) approveLocked(rec *record, resp *PaymentResponse) {
 	p.stats.Approved++
 	p.ledger = append(p.ledger, Approval{
 		PSP: p.name, PaymentID: rec.req.PaymentID, IdempotencyKey: rec.req.IdempotencyKey, Operation: rec.req.Operation,
 		Reference: resp.Reference, AmountMinor: rec.req.AmountMinor, Currency: rec.req.Currency, At: time.Now(),
 	})
-	if !followUp {
+	if op := rec.req.Operation; op == schemas.OpAuthorize || op == schemas.OpCharge {
 		p.refs[resp.Reference] = rec
 	}
 }

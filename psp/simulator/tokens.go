@@ -21,8 +21,8 @@ const (
 	TokenTimeout       = "tok_timeout"        // approved and recorded, then held past the client timeout
 	TokenMalformed     = "tok_malformed"      // 200 with a truncated JSON body, not processed
 	// Token3DS asks for a 3-D Secure challenge (requires_action with an
-	// action_url) until the customer completes it there; the payment's next
-	// attempt then approves.
+	// action_url); the customer completing it there approves the challenged
+	// request, and later requests of the payment approve too.
 	Token3DS = "tok_3ds"
 
 	// TokenFailAtPrefix + "<psp>" answers 503 at that PSP and approves elsewhere.
