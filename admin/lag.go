@@ -36,38 +36,55 @@ type lagReader struct {
 	at   time.Time
 }
 
-// read asks Kafka for the lag of every group once. A group Kafka does not
-// know yet (its consumers have not joined or committed; the sink before its
-// first start) has no lag and is not an error.
+// read asks Kafka for the lag of every group once, each within timeout. A
+// group Kafka does not know yet (its consumers have not joined or
+// committed; the sink before its first start) has no lag and is not an
+// error. A group Kafka cannot answer for (an ACL refusing it, a coordinator
+// that does not answer in time) keeps its last figures and counts as a
+// read error, without holding back the other groups' figures: the
+// processor's lag stays current when only the sink's group is in trouble,
+// and the other way round.
 func (l *lagReader) read(ctx context.Context, timeout time.Duration) {
 	if len(l.groups) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	lags, err := l.adm.Lag(ctx, l.groups...)
-	var out []TopicLag
-	if err == nil {
-		for _, g := range lags.Sorted() {
-			gerr := g.Error()
-			if errors.Is(gerr, kerr.GroupIDNotFound) {
-				continue
+	var (
+		out  []TopicLag
+		err  error
+		kept = map[string]bool{} // groups whose last figures stay
+	)
+	// One request per group: kadm fails a Lag of several groups as a whole
+	// when one of them cannot be described.
+	for _, group := range l.groups {
+		gctx, cancel := context.WithTimeout(ctx, timeout)
+		lags, gerr := l.adm.Lag(gctx, group)
+		cancel()
+		lag := lags[group]
+		if gerr == nil {
+			gerr = lag.Error()
+		}
+		switch {
+		case errors.Is(gerr, kerr.GroupIDNotFound):
+		case gerr != nil:
+			if err == nil {
+				err = fmt.Errorf("group %s: %w", group, gerr)
 			}
-			if gerr != nil {
-				err = fmt.Errorf("group %s: %w", g.Group, gerr)
-				break
-			}
-			for _, tl := range g.Lag.TotalByTopic() {
-				out = append(out, TopicLag{Group: g.Group, Topic: tl.Topic, Lag: tl.Lag})
+			kept[group] = true
+		default:
+			for _, tl := range lag.Lag.TotalByTopic() {
+				out = append(out, TopicLag{Group: group, Topic: tl.Topic, Lag: tl.Lag})
 			}
 		}
 	}
 	if err != nil {
 		l.metrics.lagError.Inc()
-		l.mu.Lock()
-		l.err = err
-		l.mu.Unlock()
-		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, t := range l.last {
+		if kept[t.Group] {
+			out = append(out, t)
+		}
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Group != out[j].Group {
@@ -75,10 +92,6 @@ func (l *lagReader) read(ctx context.Context, timeout time.Duration) {
 		}
 		return out[i].Topic < out[j].Topic
 	})
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	// Series of topics or groups that are gone go too; the others are
-	// overwritten in place, so a scrape never sees a lag series missing.
 	now := map[[2]string]bool{}
 	for _, t := range out {
 		l.metrics.setLag(t.Group, t.Topic, t.Lag)
@@ -89,10 +102,9 @@ func (l *lagReader) read(ctx context.Context, timeout time.Duration) {
 			l.metrics.lag.DeleteLabelValues(t.Group, t.Topic)
 		}
 	}
-	l.last, l.at, l.err = out, time.Now(), nil
+	l.last, l.at, l.err = out, time.Now(), err
 }
 
-// run reads every interval until ctx is done.
 func (l *lagReader) run(ctx context.Context, interval, timeout time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()

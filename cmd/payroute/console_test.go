@@ -256,6 +256,13 @@ func checkMetrics(t *testing.T, url string) {
 	for _, m := range missing {
 		t.Errorf("/metrics lacks %s during the demo", m)
 	}
+	if len(missing) > 0 {
+		var flow struct {
+			LagError string `json:"lag_error"`
+		}
+		_ = getAPI(url+"api/flow", &flow)
+		t.Logf("the lag reader's last error: %q", flow.LagError)
+	}
 }
 
 func missingSeries(t *testing.T, url string) []string {
