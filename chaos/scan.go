@@ -13,6 +13,7 @@ import (
 
 	"github.com/payroute/payroute/analytics"
 	"github.com/payroute/payroute/kafka"
+	"github.com/payroute/payroute/kafka/kafkatest"
 	"github.com/payroute/payroute/schemas"
 )
 
@@ -155,7 +156,7 @@ func (s *Scanner) Topics(ctx context.Context, cluster *kafka.Cluster) error {
 		topics = append(topics, t)
 	}
 	sort.Strings(topics)
-	return readTopics(ctx, cluster, topics, false, 0, s.Record)
+	return kafkatest.ReadToEnd(ctx, cluster, topics, false, 0, s.Record)
 }
 
 // Tables scans every row of every table of the database: the values of

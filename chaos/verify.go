@@ -13,6 +13,7 @@ import (
 
 	"github.com/payroute/payroute/analytics"
 	"github.com/payroute/payroute/consumers"
+	"github.com/payroute/payroute/kafka/kafkatest"
 	"github.com/payroute/payroute/producers"
 	"github.com/payroute/payroute/schemas"
 )
@@ -44,7 +45,7 @@ func (h *harness) verify(ctx context.Context) error {
 	finals := map[string][]schemas.PaymentResult{}
 	resultIDs := map[string]bool{}
 	var results, finalResults int
-	err := readTopics(ctx, h.cluster, []string{topics.Results}, true, openTxnWait, func(r *kgo.Record) {
+	err := kafkatest.ReadToEnd(ctx, h.cluster, []string{topics.Results}, true, openTxnWait, func(r *kgo.Record) {
 		results++
 		var res schemas.PaymentResult
 		if err := h.serde.Decode(r.Value, &res); err != nil {
@@ -164,7 +165,7 @@ func (h *harness) verify(ctx context.Context) error {
 	attemptIDs := map[string]bool{}
 	perPayment := map[string]int{}
 	var attempts int
-	err = readTopics(ctx, h.cluster, []string{topics.Attempts}, true, openTxnWait, func(r *kgo.Record) {
+	err = kafkatest.ReadToEnd(ctx, h.cluster, []string{topics.Attempts}, true, openTxnWait, func(r *kgo.Record) {
 		attempts++
 		var a schemas.AttemptRecorded
 		if err := h.serde.Decode(r.Value, &a); err != nil {
@@ -192,7 +193,7 @@ func (h *harness) verify(ctx context.Context) error {
 
 	// Dead letters: each bad input once, with a reason.
 	dlqBySource := map[string]int{}
-	err = readTopics(ctx, h.cluster, []string{topics.DLQ}, true, openTxnWait, func(r *kgo.Record) {
+	err = kafkatest.ReadToEnd(ctx, h.cluster, []string{topics.DLQ}, true, openTxnWait, func(r *kgo.Record) {
 		reason := producers.HeaderValue(r, producers.HeaderDLQReason)
 		if reason == "" {
 			rep.violation("dead letter at %d/%d without a reason", r.Partition, r.Offset)
@@ -213,7 +214,7 @@ func (h *harness) verify(ctx context.Context) error {
 
 	if h.p.ClickHouse != "" {
 		var validRequests int
-		err := readTopics(ctx, h.cluster, []string{topics.Requested}, true, openTxnWait, func(r *kgo.Record) {
+		err := kafkatest.ReadToEnd(ctx, h.cluster, []string{topics.Requested}, true, openTxnWait, func(r *kgo.Record) {
 			if _, err := h.serde.DecodePaymentRequested(r.Value); err == nil {
 				validRequests++
 			}

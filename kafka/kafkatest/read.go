@@ -49,21 +49,18 @@ func AtLeast(n int) func([]*kgo.Record) bool {
 	return func(recs []*kgo.Record) bool { return len(recs) >= n }
 }
 
-// ReadNow returns what topic holds now: it reads until a poll finds nothing.
+// ReadNow returns what topic holds now, read committed: up to its end
+// offsets as they are when it is called (ReadToEnd), once the
+// transactions open on it have ended.
 func ReadNow(t testing.TB, cluster *kafka.Cluster, topic string) []*kgo.Record {
 	t.Helper()
-	cl := reader(t, cluster, topic)
-	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
 	var out []*kgo.Record
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
-		fs := cl.PollFetches(ctx)
-		cancel()
-		if fs.NumRecords() == 0 {
-			return out
-		}
-		fs.EachRecord(func(r *kgo.Record) { out = append(out, r) })
+	if err := ReadToEnd(ctx, cluster, []string{topic}, true, Timeout, func(r *kgo.Record) { out = append(out, r) }); err != nil {
+		t.Fatal(err)
 	}
+	return out
 }
 
 func reader(t testing.TB, cluster *kafka.Cluster, topic string) *kgo.Client {

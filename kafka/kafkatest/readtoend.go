@@ -1,4 +1,4 @@
-package chaos
+package kafkatest
 
 import (
 	"context"
@@ -11,11 +11,13 @@ import (
 	"github.com/payroute/payroute/kafka"
 )
 
-// readTopics reads topics from their start to their current end and calls
+// ReadToEnd reads topics from their start to their current end and calls
 // fn for each record. Read committed, it first waits (up to wait) for every
 // open transaction on them to end, so that what it reads is final: a
-// transaction still open after that is reported as an error.
-func readTopics(ctx context.Context, cluster *kafka.Cluster, topics []string, committed bool, wait time.Duration, fn func(*kgo.Record)) error {
+// transaction still open after that is reported as an error. It ends at
+// the end offsets it listed, not after some quiet time, so a loaded
+// machine reads as much as an idle one.
+func ReadToEnd(ctx context.Context, cluster *kafka.Cluster, topics []string, committed bool, wait time.Duration, fn func(*kgo.Record)) error {
 	cl, err := cluster.NewClient()
 	if err != nil {
 		return err
