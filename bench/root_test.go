@@ -216,11 +216,17 @@ func TestAllSmall(t *testing.T) {
 	if live.Configuration.Rate != rep.Scenarios[0].Processor.Rate || live.Configuration.Backlog {
 		t.Errorf("maximum-rate scenario %+v, want publishing at the drain's rate, %.0f/s, while running", live.Configuration, rep.Scenarios[0].Processor.Rate)
 	}
-	if live.WhilePublishing <= 0 || live.WhilePublishing > live.Processor.PublishRate*1.01 {
+	if live.WhilePublishing < 0 || live.WhilePublishing > live.Processor.PublishRate*1.01 {
 		t.Errorf("maximum-rate scenario sustained %.0f/s while publishing at %.0f/s", live.WhilePublishing, live.Processor.PublishRate)
 	}
-	if want := live.WhilePublishing / 2; paced.Rate != want {
-		t.Errorf("latency scenario paced at %.0f/s, want half the rate sustained while publishing, %.0f/s", paced.Rate, want)
+	// A small run on a busy machine can end publishing before its first
+	// result: All then paces at half the processor's own rate.
+	sustained := live.WhilePublishing
+	if sustained <= 0 {
+		sustained = live.Processor.Rate
+	}
+	if want := sustained / 2; paced.Rate != want {
+		t.Errorf("latency scenario paced at %.0f/s, want half the rate sustained while publishing (%.0f/s) or, with none, of the processor's rate (%.0f/s)", paced.Rate, live.WhilePublishing, live.Processor.Rate)
 	}
 	if rep.Scenarios[3].Configuration.Partitions != 1 || rep.Scenarios[3].Configuration.PSP != "fixed-100ms" {
 		t.Errorf("fourth scenario is %+v, want fixed-100ms on one partition", rep.Scenarios[3].Configuration)

@@ -21,9 +21,10 @@ func TestDemoShowsFailoverAwayFromDownedPrimary(t *testing.T) {
 	cfg.Analytics.ClickHouse.Addr = addr
 	cfg.Analytics.ClickHouse.Database = "payroute_demo_" + randomSuffix(t)
 	cfg.Analytics.FlushInterval = 100 * time.Millisecond
-	// Publishing takes 2 s, psp-a is down for the middle second: time
-	// enough for payments to meet the outage on a loaded 2-core machine.
-	o := demoOptions{payments: 400, rate: 200, outageFrom: 0.25, outageTo: 0.75, settleAfter: time.Minute,
+	// Publishing takes 4 s, psp-a is down for the middle 2 s: time enough
+	// for payments to meet the outage on a 2-core machine that also runs
+	// other packages' tests (CI saw a run stall through a 1 s outage).
+	o := demoOptions{payments: 400, rate: 100, outageFrom: 0.25, outageTo: 0.75, settleAfter: time.Minute,
 		database: cfg.Analytics.ClickHouse.Database}
 	var out, progress syncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
